@@ -1,0 +1,269 @@
+"""``LLMAdapter``: the one path every call takes, whatever the provider."""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, ClassVar
+
+import anyio
+import attrs
+
+from ._config import RunConfig
+from ._models import LLMResponse, Message, Prompt
+from ._sync import SyncRunner, in_anyio_worker_thread
+from .exceptions import LLMConfigurationError, LLMError, LLMTimeoutError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["LLMAdapter"]
+
+
+class LLMAdapter(abc.ABC):
+    """Base class of every adapter: one way to call a model, async or sync.
+
+    A subclass implements :meth:`_call_provider` for its provider and inherits
+    the rest: config merging, validation before any I/O, the deadline, the
+    budget, and the sync shim. See docs/core-contract.md for the contract.
+
+    Args:
+        default_config: settings for every call; a call's own config is merged
+            over it, field by field.
+    """
+
+    #: The name put in ``LLMResponse.provider`` and in error messages.
+    provider: ClassVar[str] = "custom"
+    #: Whether a call must name a model (in the call's or the default config).
+    requires_model: ClassVar[bool] = True
+
+    def __init__(self, *, default_config: RunConfig | None = None) -> None:
+        given: object = default_config
+        if given is not None and not isinstance(given, RunConfig):
+            raise LLMConfigurationError(
+                f"default_config must be a RunConfig, not {type(given).__name__}."
+            )
+        self._default_config = default_config or RunConfig()
+        self._sync = SyncRunner(type(self).__name__)
+        self._closed = False
+
+    @property
+    def default_config(self) -> RunConfig:
+        """The settings every call starts from."""
+        return self._default_config
+
+    # -- calling ---------------------------------------------------------
+
+    async def async_execute_prompt(
+        self, prompt: Prompt, config: RunConfig | None = None
+    ) -> LLMResponse:
+        """Send ``prompt`` and return the model's answer.
+
+        Args:
+            prompt: a user prompt, or a conversation as a sequence of
+                :class:`Message`.
+            config: settings for this call, merged over ``default_config``.
+
+        Raises:
+            LLMConfigurationError: bad prompt or settings (nothing was sent).
+            LLMTimeoutError: ``config.timeout`` passed.
+            LLMError: any other failure, as its most specific subclass.
+        """
+        run_config = self._merge(config)
+        messages = _build_messages(prompt, run_config)
+        self._validate(messages, run_config)
+        return await self._execute(messages, run_config)
+
+    def execute_prompt(
+        self, prompt: Prompt, config: RunConfig | None = None
+    ) -> LLMResponse:
+        """Blocking form of :meth:`async_execute_prompt`, for code that is not async.
+
+        Safe from plain scripts, from many threads at once, from anyio worker
+        threads (it then runs on the host loop) and from a thread that is
+        running an event loop (as in Jupyter). Same arguments, result and errors.
+        """
+        self._check_open()
+        return self._sync.run(self.async_execute_prompt, prompt, config)
+
+    # -- what a subclass implements ----------------------------------------
+
+    @abc.abstractmethod
+    async def _call_provider(
+        self, messages: Sequence[Message], config: RunConfig
+    ) -> LLMResponse:
+        """Send one validated request to the provider and parse the answer.
+
+        Called by the Core inside the call's deadline. ``messages`` is the
+        whole conversation, with ``config.system_prompt`` (if any) already
+        placed first as a system message; ``config`` is the merged, validated
+        config. Retry inside here if the provider's failures warrant it.
+
+        Returns:
+            the parsed response. Leave ``cost`` as ``None`` unless the
+            provider reported what it charged; ``latency_s`` is filled in
+            by the Core.
+
+        Raises:
+            LLMError: a subclass for every failure. Anything else is wrapped
+            in :class:`LLMError` by the Core.
+        """
+
+    def _validate(self, messages: Sequence[Message], config: RunConfig) -> None:
+        """Reject input this provider cannot take, before any I/O.
+
+        The default checks that a model is named when :attr:`requires_model`
+        is set. Override to add checks; call ``super()._validate`` first.
+
+        Raises:
+            LLMConfigurationError: with what is wrong and how to fix it.
+        """
+        if self.requires_model and config.model is None:
+            raise LLMConfigurationError(
+                f"No model set for {type(self).__name__}: pass "
+                f"RunConfig(model=...) as the call's config or in default_config."
+            )
+
+    async def _aclose_resources(self) -> None:  # noqa: B027 - optional hook
+        """Release what the adapter holds for the *current* event loop.
+
+        Called by :meth:`aclose` on the caller's loop and by :meth:`close` on
+        the sync shim's loop. The default holds nothing.
+        """
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release connections and stop the sync shim's loop thread. Idempotent."""
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            await self._aclose_resources()
+            await anyio.to_thread.run_sync(self._sync.close, self._aclose_resources)
+
+    def close(self) -> None:
+        """Blocking form of :meth:`aclose`."""
+        self._closed = True
+        if in_anyio_worker_thread():
+            anyio.from_thread.run(self._aclose_resources)
+        self._sync.close(self._aclose_resources)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        model = self._default_config.model
+        return f"<{type(self).__name__} model={model!r}>"
+
+    # -- the Core path -----------------------------------------------------
+
+    def _merge(self, config: RunConfig | None) -> RunConfig:
+        self._check_open()
+        if config is None:
+            return self._default_config
+        given: object = config
+        if not isinstance(given, RunConfig):
+            raise LLMConfigurationError(
+                f"config must be a RunConfig, not {type(given).__name__}."
+            )
+        return config.merged_over(self._default_config)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LLMConfigurationError(
+                f"This {type(self).__name__} is closed; create a new adapter "
+                f"(or keep it open until every call is done)."
+            )
+
+    async def _execute(
+        self, messages: Sequence[Message], config: RunConfig
+    ) -> LLMResponse:
+        deadline = (
+            anyio.current_time() + config.timeout
+            if config.timeout is not None
+            else float("inf")
+        )
+        with anyio.CancelScope(deadline=deadline) as scope:
+            started = time.perf_counter()
+            try:
+                response = await self._call_provider(messages, config)
+            except LLMError:
+                raise
+            except Exception as exc:
+                raise LLMError(
+                    f"{type(self).__name__} failed unexpectedly: "
+                    f"{type(exc).__name__}: {exc}",
+                    provider=self.provider,
+                ) from exc
+            latency = time.perf_counter() - started
+            return _with_latency(response, latency)
+        # Only reached when the deadline cancelled the call.
+        assert scope.cancelled_caught
+        raise LLMTimeoutError(
+            f"The call to {self.provider} did not finish within "
+            f"{config.timeout:g} s (RunConfig.timeout, retries included); raise "
+            f"the timeout or lower max_tokens.",
+            timeout=config.timeout,
+            provider=self.provider,
+        )
+
+
+def _with_latency(response: LLMResponse, latency: float) -> LLMResponse:
+    returned: object = response  # custom adapters may not be typed
+    if not isinstance(returned, LLMResponse):
+        raise LLMError(
+            f"An adapter returned {type(returned).__name__} where an "
+            f"LLMResponse was expected."
+        )
+    return attrs.evolve(response, latency_s=latency)
+
+
+def _build_messages(prompt: Prompt, config: RunConfig) -> tuple[Message, ...]:
+    """Turn a prompt into the conversation the provider receives."""
+    given: object = prompt  # checked at run time: callers may not be typed
+    if isinstance(given, str):
+        if not given.strip():
+            raise LLMConfigurationError("The prompt is empty; pass some text.")
+        turns: tuple[Message, ...] = (Message("user", given),)
+    elif isinstance(given, Sequence) and not isinstance(given, (bytes, bytearray)):
+        items: tuple[object, ...] = tuple(given)
+        for i, turn in enumerate(items):
+            if not isinstance(turn, Message):
+                raise LLMConfigurationError(
+                    f"prompt[{i}] is a {type(turn).__name__}; a conversation is a "
+                    f"sequence of Message(role, content)."
+                )
+        turns = tuple(turn for turn in items if isinstance(turn, Message))
+        if not any(turn.role != "system" for turn in turns):
+            raise LLMConfigurationError(
+                "The conversation has no user or assistant message; add at "
+                "least one Message('user', ...)."
+            )
+    else:
+        raise LLMConfigurationError(
+            f"prompt must be a str or a sequence of Message, not "
+            f"{type(given).__name__}."
+        )
+    if config.system_prompt:
+        return (Message("system", config.system_prompt), *turns)
+    return turns

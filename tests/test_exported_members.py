@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import llm_connect
+import llm_connect.exceptions
+import llm_connect.testing
+
+
+def _public_names(module: types.ModuleType) -> set[str]:
+    """What a user sees on a package whose __init__ only re-exports."""
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and name != "annotations"
+    }
+
+
+def test_all_is_sorted_and_matches_the_public_names() -> None:
+    for package in (llm_connect, llm_connect.testing):
+        assert list(package.__all__) == sorted(package.__all__), package.__name__
+        assert set(package.__all__) == _public_names(package), package.__name__
+
+
+def test_exceptions_all_lists_every_error_class() -> None:
+    module = llm_connect.exceptions
+    classes = {
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    }
+    assert list(module.__all__) == sorted(module.__all__)
+    assert set(module.__all__) == classes
+
+
+def test_every_exception_is_reexported_from_the_package() -> None:
+    for name in llm_connect.exceptions.__all__:
+        assert getattr(llm_connect, name) is getattr(llm_connect.exceptions, name)
+
+
+def test_import_does_not_load_optional_parts() -> None:
+    code = (
+        "import sys, llm_connect\n"
+        "heavy = ['trio', 'asyncio', 'llm_connect.testing', 'llm_connect.pricing']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
