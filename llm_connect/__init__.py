@@ -5,6 +5,9 @@ The public API lives here; see docs/core-contract.md for the contract.
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from ._adapter import LLMAdapter
 from ._config import RunConfig
 from ._models import FinishReason, LLMResponse, Message, Prompt, Usage
@@ -23,6 +26,13 @@ from .exceptions import (
 )
 
 __version__ = "0.1.0"
+
+if _typing.TYPE_CHECKING:  # imported on first use; see __getattr__
+    pass
+
+# Public names whose modules are imported on first use, so that
+# ``import llm_connect`` stays cheap: name -> module that defines it.
+_LAZY: dict[str, str] = {}
 
 __all__ = [
     "FinishReason",
@@ -44,3 +54,16 @@ __all__ = [
     "RunConfig",
     "Usage",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'llm_connect' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY.keys())

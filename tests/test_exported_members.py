@@ -22,8 +22,16 @@ def _public_names(module: types.ModuleType) -> set[str]:
 
 def test_all_is_sorted_and_matches_the_public_names() -> None:
     for package in (llm_connect, llm_connect.testing):
+        lazy = set(getattr(package, "_LAZY", {}))
         assert list(package.__all__) == sorted(package.__all__), package.__name__
-        assert set(package.__all__) == _public_names(package), package.__name__
+        assert set(package.__all__) == _public_names(package) | lazy, package.__name__
+
+
+def test_lazy_names_resolve_and_are_listed() -> None:
+    for name in llm_connect._LAZY:
+        assert name in llm_connect.__all__
+        assert name in dir(llm_connect)
+        assert getattr(llm_connect, name).__name__ == name
 
 
 def test_exceptions_all_lists_every_error_class() -> None:
