@@ -48,18 +48,29 @@ class LLMError(Exception):
     Attributes:
         message: what happened and what to do about it.
         provider: the provider the call went to (``"openai"``, ...), if any.
+        cost: USD the failed call was nevertheless charged (for example a
+            Claude Code run stopped by its own budget cap after a model turn);
+            the budget commits it instead of releasing the reservation.
+            ``None`` when nothing was charged, or it is not known.
     """
 
-    def __init__(self, message: str, *, provider: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        cost: Decimal | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
+        self.cost = cost
 
     def __str__(self) -> str:
         return self.message
 
     def _kwargs(self) -> dict[str, Any]:
-        return {"provider": self.provider}
+        return {"provider": self.provider, "cost": self.cost}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors do not survive the default pickling of
@@ -102,8 +113,9 @@ class LLMBudgetExceededError(LLMError):
         reserved: Decimal = Decimal(0),
         unit: str = "usd",
         provider: str | None = None,
+        cost: Decimal | None = None,
     ) -> None:
-        super().__init__(message, provider=provider)
+        super().__init__(message, provider=provider, cost=cost)
         self.total = total
         self.spent = spent
         self.requested = requested
@@ -134,8 +146,9 @@ class LLMTimeoutError(LLMError):
         *,
         timeout: float | None = None,
         provider: str | None = None,
+        cost: Decimal | None = None,
     ) -> None:
-        super().__init__(message, provider=provider)
+        super().__init__(message, provider=provider, cost=cost)
         self.timeout = timeout
 
     def _kwargs(self) -> dict[str, Any]:
@@ -159,8 +172,9 @@ class LLMResponseError(LLMError):
         *,
         body: str | None = None,
         provider: str | None = None,
+        cost: Decimal | None = None,
     ) -> None:
-        super().__init__(message, provider=provider)
+        super().__init__(message, provider=provider, cost=cost)
         self.body = _truncate(body)
 
     def _kwargs(self) -> dict[str, Any]:
@@ -188,8 +202,9 @@ class LLMProviderError(LLMError):
         request_id: str | None = None,
         retry_after: float | None = None,
         body: str | None = None,
+        cost: Decimal | None = None,
     ) -> None:
-        super().__init__(message, provider=provider)
+        super().__init__(message, provider=provider, cost=cost)
         self.status_code = status_code
         self.code = code
         self.request_id = request_id

@@ -75,7 +75,7 @@ def test_budget_error_carries_the_numbers() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        exc.LLMError("plain", provider="x"),
+        exc.LLMError("plain", provider="x", cost=Decimal("0.01")),
         exc.LLMTimeoutError("slow", timeout=0.3, provider="fake"),
         exc.LLMResponseError("garbage", body="<html>", provider="gemini"),
         exc.LLMAuthenticationError("no", provider="openai", status_code=401),
