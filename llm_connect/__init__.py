@@ -9,6 +9,7 @@ import importlib as _importlib
 import typing as _typing
 
 from ._adapter import LLMAdapter
+from ._budget import BudgetTracker, Reservation
 from ._config import RunConfig
 from ._models import FinishReason, LLMResponse, Message, Prompt, Usage
 from .exceptions import (
@@ -35,6 +36,7 @@ if _typing.TYPE_CHECKING:  # imported on first use; see __getattr__
 _LAZY: dict[str, str] = {}
 
 __all__ = [
+    "BudgetTracker",
     "FinishReason",
     "LLMAdapter",
     "LLMAuthenticationError",
@@ -51,6 +53,7 @@ __all__ = [
     "LLMTimeoutError",
     "Message",
     "Prompt",
+    "Reservation",
     "RunConfig",
     "Usage",
 ]

@@ -5,21 +5,33 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 import attrs
 
+from ._budget import BudgetTracker, Reservation, Unit, _current_hold
 from ._config import RunConfig
 from ._models import LLMResponse, Message, Prompt
 from ._sync import SyncRunner, in_anyio_worker_thread
+from ._tokens import max_input_tokens
 from .exceptions import LLMConfigurationError, LLMError, LLMTimeoutError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["LLMAdapter"]
+    from .pricing import ModelPrice
+
+__all__ = ["DEFAULT_RESERVED_OUTPUT_TOKENS", "UNPRICED_HOLD_USD", "LLMAdapter"]
+
+#: The output limit of a budgeted call that sets no ``max_tokens``: it is
+#: reserved, and sent to the provider, so the reservation is a true worst case.
+DEFAULT_RESERVED_OUTPUT_TOKENS = 4096
+#: USD held for a call whose price is unknown but whose provider reports what
+#: it charged (OpenRouter, Claude Code); less if the budget has less room.
+UNPRICED_HOLD_USD = Decimal("0.50")
 
 
 class LLMAdapter(abc.ABC):
@@ -38,6 +50,9 @@ class LLMAdapter(abc.ABC):
     provider: ClassVar[str] = "custom"
     #: Whether a call must name a model (in the call's or the default config).
     requires_model: ClassVar[bool] = True
+    #: Whether the provider reports what each call was charged. Such calls may
+    #: run on a USD budget without a known price (see docs/budget.md).
+    reports_cost: ClassVar[bool] = False
 
     def __init__(self, *, default_config: RunConfig | None = None) -> None:
         given: object = default_config
@@ -126,6 +141,31 @@ class LLMAdapter(abc.ABC):
                 f"RunConfig(model=...) as the call's config or in default_config."
             )
 
+    def _worst_case(
+        self, messages: Sequence[Message], config: RunConfig, unit: Unit
+    ) -> Decimal | None:
+        """The most this call could cost, in ``unit``; ``None`` if unknown.
+
+        The default bounds the input by :func:`max_input_tokens` and the
+        output by ``config.max_tokens``; in USD it prices both with
+        ``config.price`` or the built-in table (``None`` when neither knows
+        the model). Override when the provider bounds cost differently.
+        """
+        output = config.max_tokens or DEFAULT_RESERVED_OUTPUT_TOKENS
+        input_tokens = max_input_tokens(m.content for m in messages)
+        if unit == "tokens":
+            return Decimal(input_tokens + output)
+        price = self._price(config, config.model)
+        return None if price is None else price.worst_case(input_tokens, output)
+
+    def _price(self, config: RunConfig, model: str | None) -> ModelPrice | None:
+        """The price of ``model`` for this call: ``config.price``, else the table."""
+        if config.price is not None:
+            return config.price
+        from . import pricing  # noqa: PLC0415 - the price table stays lazy
+
+        return pricing.lookup(self.provider, model)
+
     async def _aclose_resources(self) -> None:  # noqa: B027 - optional hook
         """Release what the adapter holds for the *current* event loop.
 
@@ -198,44 +238,115 @@ class LLMAdapter(abc.ABC):
     async def _execute(
         self, messages: Sequence[Message], config: RunConfig
     ) -> LLMResponse:
+        tracker = config.budget_tracker
+        hold = Decimal(0)
+        if tracker is not None:
+            if config.max_tokens is None:
+                config = config.evolve(max_tokens=DEFAULT_RESERVED_OUTPUT_TOKENS)
+            hold = self._hold(messages, config, tracker)
         deadline = (
             anyio.current_time() + config.timeout
             if config.timeout is not None
             else float("inf")
         )
         with anyio.CancelScope(deadline=deadline) as scope:
+            reservation = None
+            if tracker is not None:
+                reservation = await tracker.areserve(hold)
+            usd_hold = hold if tracker is not None and tracker.unit == "usd" else None
+            hold_token = _current_hold.set(usd_hold)
             started = time.perf_counter()
             try:
                 response = await self._call_provider(messages, config)
-            except LLMError:
+            except LLMError as exc:
+                _settle_failed(reservation, exc)
                 raise
             except Exception as exc:
+                _settle_failed(reservation, None)
                 raise LLMError(
                     f"{type(self).__name__} failed unexpectedly: "
                     f"{type(exc).__name__}: {exc}",
                     provider=self.provider,
                 ) from exc
-            latency = time.perf_counter() - started
-            return _with_latency(response, latency)
+            except BaseException:  # cancelled, or the deadline passed
+                _settle_failed(reservation, None)
+                raise
+            finally:
+                _current_hold.reset(hold_token)
+            try:
+                response = self._finish(response, config, time.perf_counter() - started)
+            except BaseException:
+                _settle_failed(reservation, None)
+                raise
+            if reservation is not None:
+                reservation.commit(_actual_cost(response, reservation))
+            return response
         # Only reached when the deadline cancelled the call.
         assert scope.cancelled_caught
         raise LLMTimeoutError(
             f"The call to {self.provider} did not finish within "
-            f"{config.timeout:g} s (RunConfig.timeout, retries included); raise "
-            f"the timeout or lower max_tokens.",
+            f"{config.timeout:g} s (RunConfig.timeout, budget wait and retries "
+            f"included); raise the timeout or lower max_tokens.",
             timeout=config.timeout,
             provider=self.provider,
         )
 
+    def _hold(
+        self, messages: Sequence[Message], config: RunConfig, tracker: BudgetTracker
+    ) -> Decimal:
+        """What to reserve for this call on ``tracker`` (before any I/O)."""
+        worst = self._worst_case(messages, config, tracker.unit)
+        if worst is not None:
+            return worst
+        if not self.reports_cost:
+            raise LLMConfigurationError(
+                f"No price is known for model {config.model!r} of {self.provider}, "
+                f"so a USD budget cannot bound this call. Pass "
+                f"RunConfig(price=pricing.ModelPrice(input=..., output=...)) (USD "
+                f"per million tokens), register the price with "
+                f"llm_connect.pricing.register(), or use a token budget."
+            )
+        room = tracker.room()
+        return min(UNPRICED_HOLD_USD, room) if room > 0 else UNPRICED_HOLD_USD
 
-def _with_latency(response: LLMResponse, latency: float) -> LLMResponse:
-    returned: object = response  # custom adapters may not be typed
-    if not isinstance(returned, LLMResponse):
-        raise LLMError(
-            f"An adapter returned {type(returned).__name__} where an "
-            f"LLMResponse was expected."
-        )
-    return attrs.evolve(response, latency_s=latency)
+    def _finish(
+        self, response: LLMResponse, config: RunConfig, latency: float
+    ) -> LLMResponse:
+        """Stamp the latency, and the cost when the provider did not report one."""
+        returned: object = response  # custom adapters may not be typed
+        if not isinstance(returned, LLMResponse):
+            raise LLMError(
+                f"{type(self).__name__} returned {type(returned).__name__} where "
+                f"an LLMResponse was expected.",
+                provider=self.provider,
+            )
+        cost = response.cost
+        if cost is None:
+            price = self._price(config, response.model) or self._price(
+                config, config.model
+            )
+            if price is not None:
+                cost = price.cost(response.usage)
+        return attrs.evolve(response, latency_s=latency, cost=cost)
+
+
+def _settle_failed(reservation: Reservation | None, error: LLMError | None) -> None:
+    """Release a failed call's hold, or commit what it was charged anyway."""
+    if reservation is None or reservation.settled:
+        return
+    charged = error.cost if error is not None else None
+    if charged is not None and reservation.tracker.unit == "usd":
+        reservation.commit(charged)
+    else:
+        reservation.release()
+
+
+def _actual_cost(response: LLMResponse, reservation: Reservation) -> Decimal:
+    """What a successful call is charged; an unknown amount counts as the hold."""
+    if reservation.tracker.unit == "tokens":
+        used = response.usage.total_tokens
+        return Decimal(used) if used > 0 else reservation.amount
+    return response.cost if response.cost is not None else reservation.amount
 
 
 def _build_messages(prompt: Prompt, config: RunConfig) -> tuple[Message, ...]:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._budget import BudgetTracker
 from .exceptions import LLMConfigurationError
+
+if TYPE_CHECKING:
+    from .pricing import ModelPrice
 
 __all__ = ["DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "RunConfig"]
 
@@ -47,6 +51,7 @@ _DEFAULTS: dict[str, Any] = {
     "timeout": DEFAULT_TIMEOUT,
     "max_retries": DEFAULT_MAX_RETRIES,
     "budget_tracker": None,
+    "price": None,
     "extra_body": None,
     "extra_headers": None,
 }
@@ -76,8 +81,10 @@ class RunConfig:
             included (default 600; ``None`` for no limit).
         max_retries: retries after the first attempt on retryable failures
             (default 2; 0 disables retrying).
-        budget_tracker: the budget that must allow the call and is charged for
-            it (filled in by the budget layer; kept as given for now).
+        budget_tracker: a :class:`~llm_connect.BudgetTracker` that must allow
+            the call (its worst case is reserved first) and is charged for it.
+        price: a :class:`~llm_connect.pricing.ModelPrice` that overrides the
+            built-in price table for this call.
         extra_body: provider-specific fields merged into the request body.
         extra_headers: extra HTTP headers for the request.
 
@@ -93,7 +100,8 @@ class RunConfig:
     stop: tuple[str, ...] | None
     timeout: float | None
     max_retries: int
-    budget_tracker: object | None
+    budget_tracker: BudgetTracker | None
+    price: ModelPrice | None
     extra_body: Mapping[str, Any] | None = attrs.field(hash=False)
     extra_headers: Mapping[str, str] | None = attrs.field(hash=False)
     _explicit: frozenset[str] = attrs.field(repr=False, eq=False, hash=False)
@@ -109,7 +117,8 @@ class RunConfig:
         stop: str | Iterable[str] | None = _UNSET,
         timeout: float | None = _UNSET,
         max_retries: int = _UNSET,
-        budget_tracker: object | None = _UNSET,
+        budget_tracker: BudgetTracker | None = _UNSET,
+        price: ModelPrice | None = _UNSET,
         extra_body: Mapping[str, Any] | None = _UNSET,
         extra_headers: Mapping[str, str] | None = _UNSET,
     ) -> None:
@@ -123,6 +132,7 @@ class RunConfig:
             "timeout": timeout,
             "max_retries": max_retries,
             "budget_tracker": budget_tracker,
+            "price": price,
             "extra_body": extra_body,
             "extra_headers": extra_headers,
         }
@@ -245,7 +255,17 @@ def _check_max_retries(value: Any) -> int:
     return value
 
 
-def _check_budget_tracker(value: Any) -> object:
+def _check_budget_tracker(value: Any) -> BudgetTracker:
+    if not isinstance(value, BudgetTracker):
+        raise _fail("budget_tracker", "a BudgetTracker", value)
+    return value
+
+
+def _check_price(value: Any) -> ModelPrice:
+    from .pricing import ModelPrice  # noqa: PLC0415 - the price table stays lazy
+
+    if not isinstance(value, ModelPrice):
+        raise _fail("price", "a pricing.ModelPrice", value)
     return value
 
 
@@ -273,6 +293,7 @@ _CHECKS: dict[str, Any] = {
     "timeout": _check_timeout,
     "max_retries": _check_max_retries,
     "budget_tracker": _check_budget_tracker,
+    "price": _check_price,
     "extra_body": _check_extra_body,
     "extra_headers": _check_extra_headers,
 }

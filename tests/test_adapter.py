@@ -218,3 +218,29 @@ def test_repr_shows_the_default_model() -> None:
     assert repr(EchoAdapter(default_config=RunConfig(model="m"))) == (
         "<EchoAdapter model='m'>"
     )
+
+
+async def test_native_gather_and_nursery_over_four_adapters_keep_order(
+    anyio_backend: str,
+) -> None:
+    adapters = [FakeAdapter(f"r{i}", delay=0.02 * (4 - i)) for i in range(4)]
+    if anyio_backend == "asyncio":
+        import asyncio
+
+        responses = await asyncio.gather(
+            *(a.async_execute_prompt(f"q{i}") for i, a in enumerate(adapters))
+        )
+        texts = [r.text for r in responses]
+    else:
+        import trio
+
+        slots: list[str] = [""] * 4
+
+        async def run(i: int) -> None:
+            slots[i] = (await adapters[i].async_execute_prompt(f"q{i}")).text
+
+        async with trio.open_nursery() as nursery:
+            for i in range(4):
+                nursery.start_soon(run, i)
+        texts = slots
+    assert texts == ["r0", "r1", "r2", "r3"]

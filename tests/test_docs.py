@@ -59,3 +59,15 @@ def test_the_custom_adapter_in_the_contract_works(echo_adapter_class: Any) -> No
     with pytest.raises(LLMResponseError, match="unreadable answer"):
         adapter.execute_prompt("hi")
     adapter.close()
+
+
+def test_the_worked_delegation_chain_in_budget_md_prints_what_it_says(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = _python_block_after("budget.md", "## A worked delegation chain")
+    exec(compile(code, "budget.md", "exec"), {"__name__": "budget_example"})
+    assert capsys.readouterr().out.splitlines() == [
+        "ok",
+        "refused: 0.20 of 0.50",
+        "0.80 0.40 0.20",
+    ]

@@ -11,6 +11,7 @@ import anyio
 import attrs
 
 from llm_connect._adapter import LLMAdapter
+from llm_connect._budget import Unit, to_amount
 from llm_connect._config import RunConfig
 from llm_connect._models import LLMResponse, Message, Usage
 from llm_connect._tokens import estimate_tokens
@@ -55,6 +56,9 @@ class FakeAdapter(LLMAdapter):
             the text (one token per four characters, rounded up).
         cost: the USD cost every call reports, the way a provider that reports
             its charge does.
+        reserve: the worst case the budget reserves for each call, in the
+            budget's unit (default: ``cost`` for a USD budget; for a token
+            budget, the Core's usual bound).
         delay: seconds each call waits (``anyio.sleep``) before answering.
         model: the model named in responses when the config names none.
         default_config: as for every adapter.
@@ -72,6 +76,7 @@ class FakeAdapter(LLMAdapter):
         *,
         usage: Usage | None = None,
         cost: Decimal | None = None,
+        reserve: Decimal | int | None = None,
         delay: float = 0.0,
         model: str = "fake-model",
         default_config: RunConfig | None = None,
@@ -96,6 +101,7 @@ class FakeAdapter(LLMAdapter):
         self.responses = responses
         self.usage = usage
         self.cost = cost
+        self.reserve = None if reserve is None else to_amount(reserve, "reserve")
         self.delay = float(delay)
         self.model = model
         self.calls: list[FakeCall] = []
@@ -104,6 +110,15 @@ class FakeAdapter(LLMAdapter):
 
     def __repr__(self) -> str:
         return f"<FakeAdapter model={self.model!r} calls={len(self.calls)}>"
+
+    def _worst_case(
+        self, messages: Sequence[Message], config: RunConfig, unit: Unit
+    ) -> Decimal | None:
+        if self.reserve is not None:
+            return self.reserve
+        if unit == "usd" and self.cost is not None:
+            return self.cost
+        return super()._worst_case(messages, config, unit)
 
     async def _call_provider(
         self, messages: Sequence[Message], config: RunConfig
