@@ -7,8 +7,8 @@ import logging
 import pickle
 import time
 from collections.abc import Callable
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import anyio
@@ -42,8 +42,8 @@ from llm_connect.adapters._http import (
     merge_body,
     parse_retry_after,
 )
+from tests.conftest import BACKENDS, running_tasks
 
-from ..conftest import running_tasks
 from .conftest import fixture_response
 
 KEY = "sk-test-0123456789abcdefSECRET"
@@ -148,7 +148,8 @@ async def test_status_maps_to_the_error_table(
     assert info.value.provider == provider.name
     assert "the provider's own words" in info.value.message
     assert f"HTTP {status}" in info.value.message
-    assert info.value.body is not None and "the provider's own words" in info.value.body
+    assert info.value.body is not None
+    assert "the provider's own words" in info.value.body
     assert route.call_count == 1
 
 
@@ -653,7 +654,7 @@ async def test_a_provider_base_url_with_a_path_and_query_is_kept(
     assert url.params["tenant"] == "7"
 
 
-# -- clients and event loops --------------------------------------------------------------
+# -- clients and event loops ----------------------------------------------------
 
 
 async def test_one_client_per_loop_is_reused_and_closed_by_aclose(
@@ -711,7 +712,7 @@ def test_each_event_loop_gets_its_own_client_and_ended_loops_are_dropped(
         return response.text
 
     backends = ["asyncio", "asyncio"]
-    if "trio" in _available_backends():
+    if "trio" in BACKENDS:
         backends.append("trio")
     for backend in backends:
         assert anyio.run(call, backend=backend)
@@ -720,12 +721,6 @@ def test_each_event_loop_gets_its_own_client_and_ended_loops_are_dropped(
     # dropped as soon as another client is made.
     assert len(adapter._clients) <= 1
     adapter.close()  # no error for clients of loops that have ended
-
-
-def _available_backends() -> list[str]:
-    from ..conftest import BACKENDS
-
-    return BACKENDS
 
 
 async def test_a_cancelled_call_leaves_no_task_behind(
@@ -744,7 +739,7 @@ async def test_a_cancelled_call_leaves_no_task_behind(
     assert await running_tasks() == before
 
 
-# -- the pieces --------------------------------------------------------------------------
+# -- the pieces ----------------------------------------------------------------
 
 
 def test_backoff_doubles_from_half_a_second_up_to_eight(
@@ -768,7 +763,8 @@ def test_parse_retry_after_reads_seconds_milliseconds_and_dates() -> None:
     seconds = parse_retry_after(
         httpx.Headers({"retry-after": format_datetime(future, usegmt=True)})
     )
-    assert seconds is not None and 27 <= seconds <= 30
+    assert seconds is not None
+    assert 27 <= seconds <= 30
     past = format_datetime(datetime(2020, 1, 1, tzinfo=timezone.utc), usegmt=True)
     assert parse_retry_after(httpx.Headers({"retry-after": past})) == 0.0
 
@@ -847,13 +843,15 @@ def test_any_json_answer_is_a_response_or_an_llm_error(
     response = httpx.Response(
         status, content=json.dumps(data).encode(), request=request
     )
+    outcome: object
     try:
-        result = adapter._handle(response, RunConfig(model="m"))
-    except _http._AttemptFailed as failure:
-        assert isinstance(failure.error, LLMError)
-    except LLMResponseError:
-        pass
-    else:
+        outcome = adapter._handle(response, RunConfig(model="m"))
+    except _http._AttemptFailed as failure:  # an error the provider reported
+        outcome = failure.error
+    except LLMResponseError as error:  # an answer that cannot be read
+        outcome = error
+    if isinstance(outcome, LLMResponse):
         assert status == 200
-        assert isinstance(result, LLMResponse)
-        assert result.usage.total_tokens >= 0
+        assert outcome.usage.total_tokens >= 0
+    else:
+        assert isinstance(outcome, LLMError)
