@@ -64,6 +64,7 @@ __all__ = [
     "as_dict",
     "as_list",
     "as_str",
+    "backoff",
     "merge_body",
     "parse_retry_after",
 ]
@@ -239,6 +240,11 @@ class HTTPAdapter(LLMAdapter):
         """Whether a call needs an API key (it does unless overridden)."""
         return True
 
+    @property
+    def _name(self) -> str:
+        """Who answered, for messages: the provider, or the server's address."""
+        return self.display_name
+
     # -- shared pieces for provider modules ----------------------------------
 
     @property
@@ -301,7 +307,7 @@ class HTTPAdapter(LLMAdapter):
                 "calls, so remove 'stream' from extra_body."
             )
         return LLMResponseError(
-            f"{self.display_name} sent an answer llm-connect cannot read: {what}."
+            f"{self._name} sent an answer llm-connect cannot read: {what}."
             f"{hint}{' Received: ' + excerpt if excerpt else ''} If this persists, "
             f"report it with the body attached (LLMResponseError.body).",
             body=body,
@@ -360,7 +366,9 @@ class HTTPAdapter(LLMAdapter):
     async def _send(
         self, request: HTTPRequest, content: bytes, config: RunConfig
     ) -> LLMResponse:
-        client = self._own_client or self._clients.get()
+        client = self._own_client
+        if client is None:
+            client = self._clients.get()
         attempts = config.max_retries + 1
         charged: Decimal | None = None
         attempt = 0
@@ -369,6 +377,10 @@ class HTTPAdapter(LLMAdapter):
             try:
                 response = await self._post(client, request, content, attempt, attempts)
                 result = self._handle(response, config)
+            except LLMError as unretried:  # an unreadable answer, say
+                if charged is not None:
+                    unretried.cost = (unretried.cost or Decimal(0)) + charged
+                raise
             except _AttemptFailed as failure:
                 error = failure.error
                 if error.cost is not None:
@@ -470,14 +482,12 @@ class HTTPAdapter(LLMAdapter):
             return None
         if attempt >= attempts:
             if attempts > 1:
-                error.message += f" (gave up after {attempts} attempts)"
+                error.message += f" Gave up after {attempts} attempts."
             return None
         if failure.wait is not None:
             wait = failure.wait
             if wait > MAX_PROVIDER_WAIT:
-                error.message += (
-                    f" Not retried: {self.display_name} asked to wait {wait:g} s."
-                )
+                error.message += f" Not retried: the server asked to wait {wait:g} s."
                 return None
         else:
             wait = backoff(attempt)
@@ -563,12 +573,12 @@ class HTTPAdapter(LLMAdapter):
         elif issubclass(cls, LLMBadRequestError):
             advice = "Fix the request: check the model name and the RunConfig values."
         elif issubclass(cls, LLMServerError):
-            advice = f"{self.display_name} failed; retrying later may work."
+            advice = f"{self._name} failed; retrying later may work."
         else:
             advice = ""
         rid = f" [request id {request_id}]" if request_id else ""
         return (
-            f"{self.display_name} answered HTTP {status}{code}: {said}. {advice}{rid}"
+            f"{self._name} answered HTTP {status}{code}: {said}. {advice}{rid}"
         ).strip()
 
     def _transport_failure(
@@ -589,20 +599,19 @@ class HTTPAdapter(LLMAdapter):
         if isinstance(exc, httpx.DecodingError):
             return _AttemptFailed(
                 LLMResponseError(
-                    f"{self.display_name} sent a body that could not be decoded "
-                    f"({detail}).",
+                    f"{self._name} sent a body that could not be decoded ({detail}).",
                     provider=self.provider,
                 ),
                 retryable=False,
                 cause=exc,
             )
         if isinstance(exc, httpx.TimeoutException):
-            what = f"did not answer in time ({type(exc).__name__}: {detail})"
+            what = f"No answer in time from {where}"
         else:
-            what = f"could not be reached ({type(exc).__name__}: {detail})"
+            what = f"Could not reach {where}"
         return _AttemptFailed(
             LLMConnectionError(
-                f"{self.display_name} at {where} {what}. Check the network, "
+                f"{what} ({type(exc).__name__}: {detail}). Check the network, "
                 f"proxy settings and base_url.",
                 provider=self.provider,
             ),

@@ -90,6 +90,13 @@ class OpenAIAdapter(HTTPAdapter):
     def _is_openai(self) -> bool:
         return self._base_url.host == "api.openai.com"
 
+    @property
+    def _name(self) -> str:
+        if type(self) is OpenAIAdapter and not self._is_openai():
+            port = f":{self._base_url.port}" if self._base_url.port else ""
+            return f"The server at {self._base_url.host}{port}"
+        return self.display_name
+
     # -- request -------------------------------------------------------------
 
     def _build_request(

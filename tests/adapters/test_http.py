@@ -189,7 +189,7 @@ async def test_gives_up_after_max_retries_with_exponential_waits(
             await adapter.async_execute_prompt("hi", RunConfig(max_retries=4))
     assert route.call_count == 5
     assert waits == [0.5, 1.0, 2.0, 4.0]
-    assert "gave up after 5 attempts" in info.value.message
+    assert "Gave up after 5 attempts" in info.value.message
     assert info.value.__cause__ is None
 
 
@@ -318,6 +318,21 @@ async def test_x_should_retry_false_stops_retries(
     assert route.call_count == 1
 
 
+async def test_x_should_retry_true_retries_any_status(
+    provider: Provider, respx_mock: respx.MockRouter, waits: list[float]
+) -> None:
+    route = respx_mock.post(provider.url).mock(
+        side_effect=[
+            provider.error(400, headers={"x-should-retry": "true"}),
+            provider.ok(),
+        ]
+    )
+    async with provider.adapter() as adapter:
+        response = await adapter.async_execute_prompt("hi")
+    assert route.call_count == 2
+    assert response.text
+
+
 async def test_payment_required_is_a_rate_limit_error_and_not_retried(
     provider: Provider, respx_mock: respx.MockRouter, waits: list[float]
 ) -> None:
@@ -372,7 +387,7 @@ async def test_transport_failures_become_connection_errors(
     assert waits == [0.5, 1.0]
     assert info.value.__cause__ is failure
     assert type(failure).__name__ in info.value.message
-    assert "gave up after 3 attempts" in info.value.message
+    assert "Gave up after 3 attempts" in info.value.message
 
 
 async def test_an_invalid_extra_header_is_a_configuration_error(

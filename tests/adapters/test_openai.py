@@ -407,6 +407,7 @@ async def test_compatible_servers_error_shapes_keep_their_message(
         with pytest.raises(LLMBadRequestError) as info:
             await adapter.async_execute_prompt("hi")
     assert message in info.value.message
+    assert info.value.message.startswith("The server at 127.0.0.1:9 answered HTTP 404")
     assert info.value.code == code
 
 
