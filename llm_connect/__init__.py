@@ -29,15 +29,20 @@ from .exceptions import (
 __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:  # imported on first use; see __getattr__
-    pass
+    from .adapters import GeminiAdapter, OpenAIAdapter, OpenRouterAdapter
 
 # Public names whose modules are imported on first use, so that
 # ``import llm_connect`` stays cheap: name -> module that defines it.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "GeminiAdapter": "llm_connect.adapters",
+    "OpenAIAdapter": "llm_connect.adapters",
+    "OpenRouterAdapter": "llm_connect.adapters",
+}
 
 __all__ = [
     "BudgetTracker",
     "FinishReason",
+    "GeminiAdapter",
     "LLMAdapter",
     "LLMAuthenticationError",
     "LLMBadRequestError",
@@ -52,6 +57,8 @@ __all__ = [
     "LLMServerError",
     "LLMTimeoutError",
     "Message",
+    "OpenAIAdapter",
+    "OpenRouterAdapter",
     "Prompt",
     "Reservation",
     "RunConfig",

@@ -71,3 +71,41 @@ def test_the_worked_delegation_chain_in_budget_md_prints_what_it_says(
         "refused: 0.20 of 0.50",
         "0.80 0.40 0.20",
     ]
+
+
+@respx.mock
+def test_the_providers_example_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"):
+        monkeypatch.setenv(name, f"test-{name.lower()}")
+    chat = {
+        "choices": [{"message": {"content": "Paris"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+    respx.post("https://api.openai.com/v1/chat/completions").respond(json=chat)
+    respx.post("https://openrouter.ai/api/v1/chat/completions").respond(
+        json={**chat, "usage": {**chat["usage"], "cost": 0.0001}}
+    )
+    respx.post(
+        "https://generativelanguage.googleapis.com/v1beta/models/"
+        "gemini-2.5-flash:generateContent"
+    ).respond(
+        json={
+            "candidates": [
+                {"content": {"parts": [{"text": "Paris"}]}, "finishReason": "STOP"}
+            ],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 1},
+        }
+    )
+    code = (DOCS / "providers.md").read_text()
+    block = re.search(r"```python\n(.*?)```", code, re.S)
+    assert block is not None
+    exec(compile(block.group(1), "providers.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["openai", "Paris"],
+        ["gemini", "Paris"],
+        ["openrouter", "Paris"],
+    ]
+    assert lines[2].endswith("0.0001")

@@ -53,10 +53,23 @@ def test_every_exception_is_reexported_from_the_package() -> None:
 def test_import_does_not_load_optional_parts() -> None:
     code = (
         "import sys, llm_connect\n"
-        "heavy = ['trio', 'asyncio', 'llm_connect.testing', 'llm_connect.pricing']\n"
+        "heavy = ['trio', 'asyncio', 'httpx', 'llm_connect.adapters',\n"
+        "         'llm_connect.testing', 'llm_connect.pricing']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_adapters_load_on_first_use() -> None:
+    code = (
+        "import sys, llm_connect\n"
+        "adapter = llm_connect.OpenAIAdapter\n"
+        "print(adapter.__module__, 'httpx' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["llm_connect.adapters.openai", "True"]
