@@ -28,13 +28,16 @@ from .exceptions import (
 __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:  # imported on first use; see __getattr__
-    pass
+    from .adapters.claude_code import ClaudeCodeAdapter
 
 # Public names whose modules are imported on first use, so that
 # ``import llm_connect`` stays cheap: name -> module that defines it.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "ClaudeCodeAdapter": "llm_connect.adapters.claude_code",
+}
 
 __all__ = [
+    "ClaudeCodeAdapter",
     "FinishReason",
     "LLMAdapter",
     "LLMAuthenticationError",
