@@ -311,9 +311,10 @@ class ClaudeCodeAdapter(LLMAdapter):
     def _resolve_executable(self, env: Mapping[str, str]) -> str:
         found = shutil.which(self._executable, path=env.get("PATH"))
         if found is None:
+            where = "" if os.path.dirname(self._executable) else " on PATH"
             raise LLMConfigurationError(
                 f"Claude Code CLI {self._executable!r} not found (or not "
-                f"executable) on PATH: {INSTALL_HINT}.",
+                f"executable){where}: {INSTALL_HINT}.",
                 provider=self.provider,
             )
         return found
