@@ -29,18 +29,23 @@ from .exceptions import (
 __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:  # imported on first use; see __getattr__
-    from .adapters import GeminiAdapter, OpenAIAdapter, OpenRouterAdapter
+    from .adapters.claude_code import ClaudeCodeAdapter
+    from .adapters.gemini import GeminiAdapter
+    from .adapters.openai import OpenAIAdapter
+    from .adapters.openrouter import OpenRouterAdapter
 
 # Public names whose modules are imported on first use, so that
 # ``import llm_connect`` stays cheap: name -> module that defines it.
 _LAZY: dict[str, str] = {
-    "GeminiAdapter": "llm_connect.adapters",
-    "OpenAIAdapter": "llm_connect.adapters",
-    "OpenRouterAdapter": "llm_connect.adapters",
+    "ClaudeCodeAdapter": "llm_connect.adapters.claude_code",
+    "GeminiAdapter": "llm_connect.adapters.gemini",
+    "OpenAIAdapter": "llm_connect.adapters.openai",
+    "OpenRouterAdapter": "llm_connect.adapters.openrouter",
 }
 
 __all__ = [
     "BudgetTracker",
+    "ClaudeCodeAdapter",
     "FinishReason",
     "GeminiAdapter",
     "LLMAdapter",

@@ -298,6 +298,12 @@ class LLMAdapter(abc.ABC):
         worst = self._worst_case(messages, config, tracker.unit)
         if worst is not None:
             return worst
+        if tracker.unit == "tokens":
+            raise LLMConfigurationError(
+                f"{type(self).__name__} cannot bound the tokens of this call, so "
+                f"a token budget cannot hold it; use a USD budget.",
+                provider=self.provider,
+            )
         if not self.reports_cost:
             raise LLMConfigurationError(
                 f"No price is known for model {config.model!r} of {self.provider}, "

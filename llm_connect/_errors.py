@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from .exceptions import (
     LLMAuthenticationError,
@@ -28,12 +29,13 @@ _REDACTED = "[REDACTED]"
 def error_class_for_status(status: int) -> type[LLMProviderError]:
     """Return the most specific :class:`LLMProviderError` subclass for ``status``.
 
-    400/404/422 → bad request, 401/403 → authentication, 429 → rate limit,
-    5xx and 529 → server; any other status is a plain provider error.
+    400/404/422 → bad request, 401/403 → authentication, 429 and 402 (out of
+    credit) → rate limit, 5xx and 529 → server; any other status is a plain
+    provider error.
     """
     if status in (401, 403):
         return LLMAuthenticationError
-    if status == 429:
+    if status in (429, 402):
         return LLMRateLimitError
     if status in (400, 404, 422):
         return LLMBadRequestError
@@ -52,9 +54,16 @@ def provider_error(
     retry_after: float | None = None,
     body: str | None = None,
     secrets: Iterable[str] = (),
+    error_class: type[LLMProviderError] | None = None,
+    cost: Decimal | None = None,
 ) -> LLMProviderError:
-    """Build the error for an HTTP ``status``, with every secret scrubbed out."""
-    cls = error_class_for_status(status)
+    """Build the error for an HTTP ``status``, with every secret scrubbed out.
+
+    ``error_class`` overrides the status table where the provider's own code
+    knows better (Gemini answers a bad key with 400, for example); ``cost`` is
+    what the failed call was still charged.
+    """
+    cls = error_class or error_class_for_status(status)
     secrets = tuple(secrets)
     return cls(
         scrub(message, secrets),
@@ -64,6 +73,7 @@ def provider_error(
         request_id=request_id,
         retry_after=retry_after,
         body=scrub(body, secrets) if body is not None else None,
+        cost=cost,
     )
 
 

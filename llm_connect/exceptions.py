@@ -11,7 +11,7 @@ specific class you can act on::
      ├── LLMResponseError           the provider answered with something unreadable
      └── LLMProviderError           the provider answered with an error
           ├── LLMAuthenticationError   401 / 403: key missing, wrong or not allowed
-          ├── LLMRateLimitError        429: slow down, or top up the account
+          ├── LLMRateLimitError        429 / 402: slow down, or top up the account
           ├── LLMBadRequestError       400 / 404 / 422: the request is wrong
           └── LLMServerError           5xx / 529: the provider failed; retry later
 
@@ -92,7 +92,11 @@ class LLMConfigurationError(LLMError):
 
 
 class LLMBudgetExceededError(LLMError):
-    """The call does not fit in the budget; no request was made.
+    """The call does not fit in the budget.
+
+    Refused by a :class:`~llm_connect.BudgetTracker`, the call made no
+    request. (A Claude Code run stopped by its own ``--max-budget-usd`` after a
+    model turn raises it too, with ``cost`` set to what that turn spent.)
 
     Attributes:
         total: the budget's cap.

@@ -25,6 +25,7 @@ from llm_connect._errors import error_class_for_status, provider_error, scrub
         (502, LLMServerError),
         (503, LLMServerError),
         (529, LLMServerError),
+        (402, LLMRateLimitError),
         (409, LLMProviderError),
         (418, LLMProviderError),
     ],

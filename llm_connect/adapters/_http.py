@@ -511,8 +511,6 @@ class HTTPAdapter(LLMAdapter):
         request_id = info.request_id or self._header_request_id(headers)
         exhausted = info.exhausted or status == 402
         error_class = info.error_class
-        if error_class is None and status == 402:
-            error_class = LLMRateLimitError
         should_retry = headers.get("x-should-retry", "").strip().lower()
         if exhausted or should_retry == "false":
             retryable = False
@@ -531,18 +529,9 @@ class HTTPAdapter(LLMAdapter):
             retry_after=wait,
             body=body,
             secrets=self._secrets(_sent_headers(response)),
+            error_class=error_class,
+            cost=info.cost,
         )
-        if error_class is not None and type(error) is not error_class:
-            error = error_class(
-                error.message,
-                provider=error.provider,
-                status_code=error.status_code,
-                code=error.code,
-                request_id=error.request_id,
-                retry_after=error.retry_after,
-                body=error.body,
-            )
-        error.cost = info.cost
         return _AttemptFailed(error, retryable=retryable, wait=wait)
 
     def _error_message(
