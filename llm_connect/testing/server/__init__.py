@@ -14,7 +14,6 @@ This module is imported only on demand: ``import llm_connect`` and
 from __future__ import annotations
 
 from ._actions import (
-    ROUTES,
     Action,
     Fail,
     Malformed,
@@ -26,11 +25,9 @@ from ._actions import (
     action_from_json,
 )
 from ._recording import RecordedRequest
-from ._server import DEFAULT_TEXT, LoopbackServer
+from ._server import LoopbackServer
 
 __all__ = [
-    "DEFAULT_TEXT",
-    "ROUTES",
     "Action",
     "Fail",
     "LoopbackServer",
