@@ -35,13 +35,13 @@ from llm_connect.testing.server import (
     action_from_json,
 )
 
-from .conftest import running_tasks
+from .conftest import BACKENDS, running_tasks
 from .server_helpers import BODIES, url
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_thread_mode_serves_sync_code_and_stops_on_exit(backend: str) -> None:
     threads_before = threading.active_count()
     with LoopbackServer(text="from a thread", backend=backend) as server:
