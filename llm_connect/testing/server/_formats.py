@@ -44,7 +44,7 @@ class Answer(NamedTuple):
     text: str
     model: str
     usage: Usage
-    cost: Decimal
+    cost: Decimal | None  # None: priced at the nominal rates below
     finish_reason: str
     padding: str
 
@@ -86,12 +86,19 @@ _ANTHROPIC_FINISH = {
     "other": "pause_turn",
 }
 
+#: Nominal prices behind the default OpenRouter cost (USD per token).
+INPUT_PRICE = Decimal("0.000001")
+OUTPUT_PRICE = Decimal("0.000002")
+
 #: Characters of answer text per streamed delta (about eight tokens).
 STREAM_CHUNK_CHARS = 32
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _dumps(data: object) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(data)
 
 
 def request_id_for(route: Route | None, number: int) -> str:
@@ -226,7 +233,11 @@ def _openrouter_answer(answer: Answer, request_id: str) -> Reply:
         ],
     }
     usage = answer.usage
-    cost = decimal_json(answer.cost)
+    if answer.cost is None:
+        price = usage.input_tokens * INPUT_PRICE + usage.output_tokens * OUTPUT_PRICE
+        cost = decimal_json(price)
+    else:
+        cost = decimal_json(answer.cost)
     # Written by hand so that the Decimal cost is an exact JSON number.
     usage_json = (
         f'{{"prompt_tokens":{usage.input_tokens},'

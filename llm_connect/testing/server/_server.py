@@ -65,10 +65,6 @@ logger = logging.getLogger("llm_connect.testing.server")
 DEFAULT_TEXT = "Hello from the llm-connect loopback server."
 HOST = "127.0.0.1"
 
-#: Nominal prices behind the default OpenRouter cost (USD per token).
-_INPUT_PRICE = Decimal("0.000001")
-_OUTPUT_PRICE = Decimal("0.000002")
-
 _RECEIVE_BYTES = 65536
 _MAX_HEAD_BYTES = 64 * 1024
 _MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -485,31 +481,32 @@ class LoopbackServer:
                 model = data["model"]
             stream_wanted = data.get("stream") is True
 
+        refusal = None
+        if route is not None and endpoint in ("answer", "count_tokens"):
+            refusal = self._refuse(
+                route, endpoint, headers, query, data=data, stream=stream_wanted
+            )
+        action: Action | None = None
         with self._lock:
             self._count += 1
             number = self._count
+            if endpoint == "answer" and refusal is None:
+                action = self._take_action(route)
         request_id = request_id_for(route, number)
 
-        action: Action | None = None
         reply: Reply | None = None
-        if endpoint == "health":
+        if refusal is not None:
+            status, message, code = refusal
+            reply = error_reply(route, status, message, request_id, code=code)
+        elif endpoint == "health":
             reply = Reply(200, [("content-type", JSON)], b'{"status":"ok"}')
         elif endpoint is None or route is None:
             reply = error_reply(
                 route, 404, f"Invalid URL ({method} {path})", request_id
             )
-        else:
-            refusal = self._refuse(
-                route, endpoint, headers, query, data=data, stream=stream_wanted
-            )
-            if refusal is not None:
-                status, message, code = refusal
-                reply = error_reply(route, status, message, request_id, code=code)
-            elif endpoint == "count_tokens":
-                tokens = sum(estimate_tokens(t) for t in message_texts(route, data))
-                reply = count_tokens_reply(tokens, request_id)
-            else:
-                action = self._next_action(route)
+        elif endpoint == "count_tokens":
+            tokens = sum(estimate_tokens(t) for t in message_texts(route, data))
+            reply = count_tokens_reply(tokens, request_id)
 
         record = RecordedRequest(
             number=number,
@@ -583,12 +580,12 @@ class LoopbackServer:
             )
         return None
 
-    def _next_action(self, route: Route) -> Action:
-        with self._lock:
-            for key in (route, None):
-                queue = self._queues.get(key)
-                if queue:
-                    return queue.popleft()
+    def _take_action(self, route: Route | None) -> Action:
+        """The next scripted action for ``route`` (call with the lock held)."""
+        for key in (route, None):
+            queue = self._queues.get(key)
+            if queue:
+                return queue.popleft()
         return self._answer
 
     # -- answering -----------------------------------------------------------------
@@ -614,16 +611,11 @@ class LoopbackServer:
             )
             answer_tokens = estimate_tokens(served_text(route, finish_reason, text))
             usage = Usage(prompt_tokens, answer_tokens, prompt_tokens + answer_tokens)
-        cost = respond.cost
-        if cost is None:
-            cost = (
-                usage.input_tokens * _INPUT_PRICE + usage.output_tokens * _OUTPUT_PRICE
-            )
         return Answer(
             text=text,
             model=respond.model or record.model or DEFAULT_MODELS[route],
             usage=usage,
-            cost=cost,
+            cost=respond.cost,
             finish_reason=finish_reason,
             padding=respond.padding or "",
         )
