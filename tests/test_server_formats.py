@@ -347,6 +347,7 @@ async def test_an_async_text_function_is_awaited_and_a_failing_one_gives_500() -
         failed = await post(client, server, "anthropic")
     assert echoed["content"][0]["text"] == "ereht olleH"
     assert failed.status_code == 500
+    assert [r.status for r in server.requests] == [200, 500]
     assert failed.json()["error"]["type"] == "api_error"
     assert "bug in the test's text function" in failed.json()["error"]["message"]
 

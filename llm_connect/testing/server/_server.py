@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote
 import anyio
 import anyio.abc
 import anyio.from_thread
+import attrs
 import h11
 from anyio.abc import SocketAttribute
 
@@ -658,6 +659,7 @@ class LoopbackServer:
                 )
             except Exception as exc:
                 logger.exception("loopback server: the answer's text function failed")
+                self._amend(record, status=500)
                 message = f"The loopback server's text function failed: {exc!r}"
                 await out.send_whole(error_reply(route, 500, message, request_id))
                 return True
@@ -692,6 +694,14 @@ class LoopbackServer:
             return True
         await out.send_whole(reply)
         return True
+
+    def _amend(self, record: RecordedRequest, *, status: int) -> None:
+        """Correct the recorded status of a request answered otherwise than planned."""
+        with self._lock:
+            for index in range(len(self._requests) - 1, -1, -1):
+                if self._requests[index] is record:
+                    self._requests[index] = attrs.evolve(record, status=status)
+                    return
 
     # -- control endpoints -----------------------------------------------------------
 
