@@ -150,14 +150,14 @@ async def test_a_slow_response_delays_the_headers() -> None:
         timed_out_after = time.monotonic() - started
         after = await post(client, server, "gemini")  # the server is still fine
     assert slow.status_code == 200
-    assert 0.45 <= elapsed < 4.0
+    assert 0.4 <= elapsed < 4.0
     assert 0.25 <= timed_out_after < 3.0
     assert after.status_code == 200
 
 
 async def test_a_stall_sends_part_of_the_body_then_waits() -> None:
     async with LoopbackServer() as server, httpx.AsyncClient() as client:
-        server.script(Stall(0.6, after_bytes=10))
+        server.script(Stall(1.5, after_bytes=10))
         started = time.monotonic()
         async with client.stream(
             "POST", url(server, "openai"), json=BODIES["openai"]
@@ -168,8 +168,8 @@ async def test_a_stall_sends_part_of_the_body_then_waits() -> None:
     first_at, first = chunks[0]
     last_at = chunks[-1][0]
     assert first == b'{"id":"cha'
-    assert first_at < 0.5
-    assert last_at >= 0.55
+    assert first_at < 1.0
+    assert last_at >= 1.4
     body = b"".join(chunk for _, chunk in chunks)
     assert json.loads(body)["choices"][0]["message"]["content"]
 
@@ -266,7 +266,7 @@ async def test_padding_arrives_before_the_delayed_json() -> None:
         LoopbackServer(cost=Decimal("0.5")) as server,
         httpx.AsyncClient() as client,
     ):
-        server.script(Respond(padding=padding, delay=0.6))
+        server.script(Respond(padding=padding, delay=1.5))
         started = time.monotonic()
         async with client.stream(
             "POST", url(server, "openrouter"), json=BODIES["openrouter"]
@@ -276,8 +276,8 @@ async def test_padding_arrives_before_the_delayed_json() -> None:
             ]
     first_at, first = chunks[0]
     assert first == padding.encode()
-    assert first_at < 0.5
-    assert chunks[-1][0] >= 0.55
+    assert first_at < 1.0
+    assert chunks[-1][0] >= 1.4
     data = json.loads(b"".join(chunk for _, chunk in chunks))  # whitespace is fine
     assert data["usage"]["cost"] == 0.5
 
