@@ -18,12 +18,14 @@ import contextlib
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
 from anyio import NoEventLoopError
+
+from .exceptions import LLMError
 
 __all__ = ["SyncRunner", "in_anyio_worker_thread"]
 
@@ -136,6 +138,13 @@ class _LoopThread:
         )
         try:
             return future.result()
+        except CancelledError:
+            # The loop was stopped under the call: close() from another
+            # thread, the adapter dropped, or the interpreter exiting.
+            raise LLMError(
+                "The adapter was closed while this call was running, so it "
+                "was cancelled; keep the adapter open until its calls return."
+            ) from None
         except BaseException:
             # Interrupted while waiting (KeyboardInterrupt, SystemExit): cancel
             # the task and let it release what it holds before we go on.

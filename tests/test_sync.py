@@ -20,6 +20,7 @@ import pytest
 
 from llm_connect import (
     LLMConfigurationError,
+    LLMError,
     LLMServerError,
     LLMTimeoutError,
     Message,
@@ -170,7 +171,15 @@ def test_an_adapter_left_open_does_not_hang_interpreter_exit() -> None:
         print(adapter.execute_prompt("hi").text)
         slow = FakeAdapter("never", delay=60)
         import threading
-        threading.Thread(target=slow.execute_prompt, args=("x",), daemon=True).start()
+        from llm_connect import LLMError
+
+        def call():  # still running when the interpreter exits
+            try:
+                slow.execute_prompt("x")
+            except LLMError:
+                pass
+
+        threading.Thread(target=call, daemon=True).start()
         """
     )
     assert result.returncode == 0, result.stderr
@@ -219,3 +228,26 @@ def test_ctrl_c_cancels_the_call_and_it_cleans_up() -> None:
     # The coroutine's cleanup ran before the interrupt surfaced, nothing was
     # served, and close() left only the main thread.
     assert out.split("\n")[:2] == ["interrupted True 0", "threads 1"]
+
+
+def test_closing_the_adapter_under_a_running_sync_call_is_an_llm_error() -> None:
+    adapter = FakeAdapter("never", delay=30)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            adapter.execute_prompt("x")
+        except BaseException as exc:  # what the caller sees
+            errors.append(exc)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    adapter.close()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert time.perf_counter() - started < 5
+    assert len(errors) == 1
+    assert isinstance(errors[0], LLMError)
+    assert "closed while this call was running" in str(errors[0])
