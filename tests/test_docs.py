@@ -109,3 +109,16 @@ def test_the_providers_example_runs(
         ["openrouter", "Paris"],
     ]
     assert lines[2].endswith("0.0001")
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+@pytest.mark.parametrize(
+    "index", range(len(re.findall(r"```python\n", README.read_text())))
+)
+def test_every_python_example_in_the_readme_runs(index: int) -> None:
+    block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[index]
+    if "import trio" in block:
+        pytest.importorskip("trio")
+    exec(compile(block, f"README.md[{index}]", "exec"), {"__name__": "readme"})
