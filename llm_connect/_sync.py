@@ -25,7 +25,7 @@ import anyio
 import anyio.from_thread
 from anyio import NoEventLoopError
 
-from .exceptions import LLMError
+from .exceptions import LLMConfigurationError, LLMError
 
 __all__ = ["SyncRunner", "in_anyio_worker_thread"]
 
@@ -128,9 +128,10 @@ class _LoopThread:
 
     def run(self, func: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         if threading.current_thread() is self.thread:
-            raise RuntimeError(
+            raise LLMConfigurationError(
                 "execute_prompt() was called from inside the adapter's own event "
-                "loop; await async_execute_prompt() there instead"
+                "loop, where it would wait for itself; await "
+                "async_execute_prompt() there instead."
             )
         done = threading.Event()
         future: Future[T] = self.portal.start_task_soon(

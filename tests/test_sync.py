@@ -251,3 +251,22 @@ def test_closing_the_adapter_under_a_running_sync_call_is_an_llm_error() -> None
     assert len(errors) == 1
     assert isinstance(errors[0], LLMError)
     assert "closed while this call was running" in str(errors[0])
+
+
+def test_a_sync_call_from_the_adapters_own_loop_is_refused_not_deadlocked() -> None:
+    inner: list[BaseException] = []
+
+    def responder(messages: Sequence[Message], config: RunConfig) -> str:
+        try:
+            adapter.execute_prompt("inner")
+        except LLMConfigurationError as exc:
+            inner.append(exc)
+        return "outer"
+
+    adapter = FakeAdapter(responder)
+    started = time.perf_counter()
+    assert adapter.execute_prompt("outer").text == "outer"
+    assert time.perf_counter() - started < 5
+    assert len(inner) == 1
+    assert "would wait for itself" in str(inner[0])
+    adapter.close()
