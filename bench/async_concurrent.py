@@ -1,0 +1,80 @@
+"""Async, 64 concurrent calls: throughput and p99 latency, on asyncio and on trio.
+
+Run: ``python bench/async_concurrent.py``. Every client uses its default HTTP
+set-up (what a user gets). Targets: llm-connect >= 2x the openai SDK and
+>= 1x raw httpx2, on both event loops.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import anyio
+
+from bench._clients import async_clients, concurrent_round, installed
+from bench._common import (
+    BenchServer,
+    Figure,
+    Load,
+    Row,
+    emit,
+    interleaved,
+    median,
+    metered,
+    pin_client,
+    rounds_from_env,
+    scale,
+)
+
+WORKERS = 64
+REQUESTS = 2000
+
+
+def run(backend: str) -> Figure:
+    pin_client()
+    rounds = rounds_from_env(5)
+    n = scale(REQUESTS)
+    figure = Figure(f"Async, {WORKERS} concurrent ({backend})", load=Load())
+    p99: dict[str, list[float]] = {}
+    with BenchServer() as server:
+        cases = {}
+        for name, factory in async_clients().items():
+            p99[name] = []
+
+            def case(factory=factory, name=name) -> float:  # noqa: ANN001
+                with metered(server, figure.load):  # type: ignore[arg-type]
+                    rate, tail = anyio.run(
+                        concurrent_round,
+                        factory,
+                        server.base_url,
+                        n,
+                        WORKERS,
+                        backend=backend,
+                    )
+                p99[name].append(tail)
+                return rate
+
+            cases[name] = case
+        results = interleaved(cases, rounds)
+    for name, rates in results.items():
+        figure.rows.append(Row(name, median(rates), "req/s"))
+        figure.rows.append(Row(f"{name} p99", median(p99[name]) * 1000, "ms"))
+    figure.fastest = max(median(r) for r in results.values())
+    if installed("openai"):
+        figure.target(f"llm-connect / openai SDK ({backend})", "llm-connect", "openai SDK", 2.0)
+    if installed("httpx2"):
+        figure.target(f"llm-connect / raw httpx2 ({backend})", "llm-connect", "raw httpx2", 1.0)
+    figure.target(f"llm-connect / raw httpx ({backend}, info)", "llm-connect", "raw httpx", 0.0)
+    return figure
+
+
+def main() -> None:
+    for backend in ("asyncio", "trio"):
+        emit(run(backend))
+
+
+if __name__ == "__main__":
+    main()

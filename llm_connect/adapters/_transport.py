@@ -1,0 +1,145 @@
+"""An httpx transport that spreads requests over several connection pools.
+
+httpx's connection pool (httpcore) re-examines every connection and every
+queued request each time a request starts or a response closes, and it
+closes an idle connection whenever the pool holds more connections than
+``max_keepalive_connections``. Under a few dozen concurrent calls both bite:
+the bookkeeping grows with the square of the pool's size, and connections are
+closed and reopened all the time. Several small pools behind one transport
+keep every pool small, and each pool keeps all its connections alive, so the
+same connections serve call after call.
+
+:class:`PooledTransport` is built on httpx's public transport API only: it
+is an ``httpx.AsyncBaseTransport`` holding ``httpx.AsyncHTTPTransport`` pools
+and works wherever httpx does (asyncio and trio).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+
+import httpx
+
+__all__ = ["PooledTransport"]
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """Sends each request through the least busy of several connection pools.
+
+    A pool is busy from the moment a request enters it until its response is
+    closed. Ties go to the first pool, so calls made one at a time share one
+    connection; concurrent calls spread out, at most ``pool_connections``
+    connections per pool and ``pools * pool_connections`` in all. When every
+    connection is busy, a request waits in the least busy pool.
+
+    Args:
+        pools: how many connection pools (>= 1).
+        pool_connections: connections per pool, all kept alive between calls
+            (>= 1).
+        keepalive_expiry: seconds an idle connection is kept before it is
+            closed.
+        verify: ``True`` (the system's CA bundle, as httpx finds it), ``False``
+            or an ``ssl.SSLContext``; one context serves every pool.
+        http2: whether the pools may speak HTTP/2 (needs the ``h2`` package).
+    """
+
+    def __init__(
+        self,
+        *,
+        pools: int = 10,
+        pool_connections: int = 10,
+        keepalive_expiry: float = 30.0,
+        verify: ssl.SSLContext | bool = True,
+        http2: bool = False,
+    ) -> None:
+        if pools < 1 or pool_connections < 1:
+            raise ValueError("pools and pool_connections must be at least 1")
+        limits = httpx.Limits(
+            max_connections=pool_connections,
+            max_keepalive_connections=pool_connections,
+            keepalive_expiry=keepalive_expiry,
+        )
+        if not isinstance(verify, ssl.SSLContext):
+            verify = httpx.create_ssl_context(verify=verify)
+        self._ssl_context = verify
+        self._limits = limits
+        self._http2 = http2
+        self._max_pools = pools
+        self._pool_connections = pool_connections
+        #: The pools made so far (made when every earlier one is full).
+        self._pools: list[httpx.AsyncHTTPTransport] = []
+        #: Requests in each pool whose response has not been closed yet.
+        self._busy: list[int] = []
+        self._closed = False
+
+    @property
+    def max_connections(self) -> int:
+        """The most connections this transport opens at once."""
+        return self._max_pools * self._pool_connections
+
+    @property
+    def pools(self) -> int:
+        """How many pools have been made so far."""
+        return len(self._pools)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent whose responses are not closed yet."""
+        return sum(self._busy)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the least busy pool."""
+        busy = self._busy
+        least = min(busy, default=self._pool_connections)
+        if least >= self._pool_connections and len(busy) < self._max_pools:
+            index = self._add_pool()
+        else:
+            index = busy.index(least)
+        busy[index] += 1
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            busy[index] -= 1
+            raise
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        response.stream = _ReleasingStream(stream, self._busy, index)
+        return response
+
+    async def aclose(self) -> None:
+        """Close every pool and its connections."""
+        self._closed = True
+        for pool in self._pools:
+            await pool.aclose()
+
+    def _add_pool(self) -> int:
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        self._pools.append(
+            httpx.AsyncHTTPTransport(
+                verify=self._ssl_context, limits=self._limits, http2=self._http2
+            )
+        )
+        self._busy.append(0)
+        return len(self._pools) - 1
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response body that marks its pool one request less busy when closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, busy: list[int], index: int) -> None:
+        self._stream = stream
+        self._busy = busy
+        self._index = index
+        self._open = True
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        if self._open:
+            self._open = False
+            self._busy[self._index] -= 1
+        await self._stream.aclose()
