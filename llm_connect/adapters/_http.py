@@ -56,7 +56,7 @@ from llm_connect.exceptions import (
     LLMServerError,
 )
 
-from ._transport import PooledTransport
+from ._transport import DefaultClient
 
 __all__ = [
     "ErrorInfo",
@@ -446,9 +446,14 @@ class HTTPAdapter(LLMAdapter):
             )
         started = time.perf_counter()
         try:
-            response = await client.post(
-                request.url, content=content, headers=request.headers
-            )
+            if isinstance(client, DefaultClient):
+                response = await client.post_content(
+                    request.url, content, request.headers
+                )
+            else:
+                response = await client.post(
+                    request.url, content=content, headers=request.headers
+                )
         except httpx.RequestError as exc:
             raise self._transport_failure(exc, request) from exc
         if debug:
@@ -748,10 +753,10 @@ def _new_client() -> httpx.AsyncClient:
     The call's deadline (``RunConfig.timeout``) is the real limit; these only
     stop a dead connection from hanging a call that has no deadline.
     """
-    return httpx.AsyncClient(
+    return DefaultClient(
         timeout=httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None),
-        transport=PooledTransport(pools=POOLS, pool_connections=POOL_CONNECTIONS),
-        follow_redirects=False,
+        pools=POOLS,
+        pool_connections=POOL_CONNECTIONS,
     )
 
 
