@@ -77,9 +77,7 @@ async def openai_sdk(base_url: str) -> AsyncIterator[Call]:
 
 
 @asynccontextmanager
-async def llm_connect_adapter(
-    base_url: str, **config: Any
-) -> AsyncIterator[Call]:
+async def llm_connect_adapter(base_url: str, **config: Any) -> AsyncIterator[Call]:
     from llm_connect import OpenAIAdapter, RunConfig
 
     adapter = OpenAIAdapter(

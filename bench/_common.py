@@ -202,6 +202,8 @@ class Target:
     ratio: float
     bound: float
     op: str = ">="
+    #: "x" for a ratio; anything else is the unit of an absolute bound
+    unit: str = "x"
 
     @property
     def met(self) -> bool:
@@ -224,8 +226,18 @@ class Figure:
     def value(self, case: str) -> float:
         return next(row.value for row in self.rows if row.case == case)
 
-    def target(self, label: str, ours: str, peer: str, bound: float, op: str = ">=") -> None:
-        self.targets.append(Target(label, self.value(ours) / self.value(peer), bound, op))
+    def target(
+        self, label: str, ours: str, peer: str, bound: float, op: str = ">="
+    ) -> None:
+        """Add the target ``value(ours) / value(peer) <op> bound``."""
+        self.targets.append(
+            Target(label, self.value(ours) / self.value(peer), bound, op)
+        )
+
+    def ratio_note(self, ours: str, peer: str) -> None:
+        """Note ``value(ours) / value(peer)``, a ratio with no target."""
+        ratio = self.value(ours) / self.value(peer)
+        self.notes.append(f"{ours} / {peer} = {ratio:.2f}x (no target)")
 
     @property
     def valid(self) -> bool | None:
@@ -250,7 +262,10 @@ class Figure:
             lines += ["", "| target | ratio | bound | verdict |", "|---|---:|---:|---|"]
             for t in self.targets:
                 verdict = "PASS" if t.met else "MISS"
-                lines.append(f"| {t.label} | {t.ratio:.2f}x | {t.op} {t.bound:g}x | {verdict} |")
+                lines.append(
+                    f"| {t.label} | {t.ratio:.2f}{t.unit} | {t.op} {t.bound:g}{t.unit} "
+                    f"| {verdict} |"
+                )
         if self.load is not None:
             lines.append("")
             lines.append(self.server_line())
@@ -286,8 +301,17 @@ def emit(figure: Figure) -> Figure:
             "title": figure.title,
             "rendered": figure.render(),
             "valid": figure.valid,
+            "capacity": figure.capacity if figure.load is not None else None,
+            "fastest": figure.fastest,
             "targets": [
-                {"label": t.label, "ratio": t.ratio, "bound": t.bound, "op": t.op, "met": t.met}
+                {
+                    "label": t.label,
+                    "ratio": t.ratio,
+                    "bound": t.bound,
+                    "op": t.op,
+                    "unit": t.unit,
+                    "met": t.met,
+                }
                 for t in figure.targets
             ],
         }

@@ -41,7 +41,7 @@ def run(backend: str) -> Figure:
         load = figure.load
         assert load is not None
 
-        def make(factory):  # noqa: ANN001, ANN202
+        def make(factory):
             def case() -> float:
                 with metered(server, load):
                     return anyio.run(
@@ -55,7 +55,9 @@ def run(backend: str) -> Figure:
     for name, rates in results.items():
         figure.rows.append(Row(name, median(rates), "req/s"))
     figure.fastest = max(median(r) for r in results.values())
-    figure.target(f"llm-connect / raw httpx ({backend})", "llm-connect", "raw httpx", 0.9)
+    figure.target(
+        f"llm-connect / raw httpx ({backend})", "llm-connect", "raw httpx", 0.9
+    )
     if installed("openai"):
         figure.target(
             f"llm-connect / openai SDK ({backend})", "llm-connect", "openai SDK", 1.5
