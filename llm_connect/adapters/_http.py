@@ -56,7 +56,7 @@ from llm_connect.exceptions import (
     LLMServerError,
 )
 
-from ._transport import DefaultClient
+from ._transport import DefaultClient, NoCookies, environment_proxies
 
 __all__ = [
     "ErrorInfo",
@@ -221,7 +221,7 @@ class HTTPAdapter(LLMAdapter):
             )
         self._own_client = http_client
         self._clients = _ClientPool()
-        self._header_cache: dict[tuple[tuple[str, str | None], ...], httpx.Headers] = {}
+        self._header_cache: dict[tuple[object, ...], httpx.Headers] = {}
 
     # -- what a provider module implements ---------------------------------
 
@@ -746,17 +746,31 @@ class _ClientPool:
 def _new_client() -> httpx.AsyncClient:
     """The default client: HTTP/1.1, pooled, with httpx timeouts as a safety net.
 
-    Requests go through :class:`PooledTransport`: several small connection
-    pools, which keep their connections alive and stay fast under many
-    concurrent calls where one big httpx pool does not.
+    Requests go through a :class:`DefaultClient`: a pooled transport of
+    one-connection pools that stays fast under many concurrent calls where
+    one big httpx pool does not, and a short path for each POST. With a proxy
+    set in the environment it is a plain ``httpx.AsyncClient`` instead (httpx
+    honours such proxies only with its own transport). Neither keeps cookies.
 
     The call's deadline (``RunConfig.timeout``) is the real limit; these only
     stop a dead connection from hanging a call that has no deadline.
     """
+    timeout = httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None)
+    if environment_proxies():
+        # httpx routes through proxies from the environment only for a client
+        # that makes its own transport: keep httpx's single pool then.
+        return httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=POOLS * POOL_CONNECTIONS,
+                max_keepalive_connections=20,
+                keepalive_expiry=30.0,
+            ),
+            follow_redirects=False,
+            cookies=NoCookies(),
+        )
     return DefaultClient(
-        timeout=httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None),
-        pools=POOLS,
-        pool_connections=POOL_CONNECTIONS,
+        timeout=timeout, pools=POOLS, pool_connections=POOL_CONNECTIONS
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["DefaultClient", "PooledTransport"]
+__all__ = ["DefaultClient", "NoCookies", "PooledTransport", "environment_proxies"]
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -128,6 +128,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
         return len(self._pools) - 1
 
 
+def environment_proxies() -> bool:
+    """Whether the environment names an HTTP proxy (httpx would then use it).
+
+    Reads what httpx reads: ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``
+    (any case) and, on Windows and macOS, the system settings.
+    """
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
 class DefaultClient(httpx.AsyncClient):
     """The client an HTTP adapter makes for itself: pooled, with a short path for POSTs.
 
@@ -135,8 +145,11 @@ class DefaultClient(httpx.AsyncClient):
     cookies (an API call needs none, and a shared adapter must not carry one
     caller's cookies into another's calls) and follows no redirects.
     :meth:`post_content` sends straight through the transport, skipping what
-    this client never uses (auth, cookies, redirects, event hooks), unless a
-    proxy is configured in the environment: then httpx routes the request.
+    this client never uses (auth, cookies, redirects, event hooks).
+
+    httpx ignores proxy settings in the environment for a client given its
+    own transport, so make this client only when :func:`environment_proxies`
+    is false.
 
     Args:
         timeout: httpx timeouts for every request.
@@ -152,11 +165,9 @@ class DefaultClient(httpx.AsyncClient):
             timeout=timeout,
             transport=self.pooled,
             follow_redirects=False,
-            cookies=_NoCookies(),
+            cookies=NoCookies(),
         )
-        # httpx reads the same settings (trust_env) to mount proxy transports.
-        self._direct = not urllib.request.getproxies()
-        self._timeout: dict[str, Any] = self.timeout.as_dict()
+        self._timeout_extension: dict[str, Any] = self.timeout.as_dict()
         self._merged: dict[int, tuple[httpx.Headers, httpx.Headers]] = {}
 
     async def post_content(
@@ -170,14 +181,12 @@ class DefaultClient(httpx.AsyncClient):
         Raises:
             httpx.RequestError: the request could not be sent or answered.
         """
-        if not self._direct:
-            return await self.post(url, content=content, headers=headers)
         request = httpx.Request(
             "POST",
             url,
             headers=self._with_defaults(headers),
             content=content,
-            extensions={"timeout": self._timeout},
+            extensions={"timeout": self._timeout_extension},
         )
         try:
             response = await self.pooled.handle_async_request(request)
@@ -210,7 +219,7 @@ class DefaultClient(httpx.AsyncClient):
 _MERGED_HEADERS_KEPT = 32
 
 
-class _NoCookies(http.cookiejar.CookieJar):
+class NoCookies(http.cookiejar.CookieJar):
     """A cookie jar that neither stores nor sends cookies."""
 
     def extract_cookies(self, response: Any, request: Any) -> None:
