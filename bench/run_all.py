@@ -65,7 +65,8 @@ def main() -> int:
                 )
             elif name == "budget":
                 extra += _budget_rows(result.stdout)
-        figures = [json.loads(p.read_text()) for p in sorted(Path(out).glob("*.json"))]
+        written = sorted(Path(out).glob("*.json"), key=lambda p: p.stat().st_mtime)
+        figures = [json.loads(p.read_text()) for p in written]
     wrk = _wrk_peak()
     print("\n# Summary\n")
     print(_summary(figures, extra, wrk))
@@ -74,14 +75,14 @@ def main() -> int:
 
 
 def _environment() -> str:
-    import httpx
+    from importlib.metadata import PackageNotFoundError, version
 
-    versions = [f"httpx {httpx.__version__}"]
-    for module in ("httpx2", "openai", "trio", "anyio"):
+    versions = []
+    for package in ("httpx", "httpcore", "httpx2", "openai", "anyio", "trio"):
         try:
-            versions.append(f"{module} {__import__(module).__version__}")
-        except ImportError:
-            versions.append(f"{module} (not installed)")
+            versions.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            versions.append(f"{package} (not installed)")
     return (
         f"Python {platform.python_version()} on {platform.machine()}, "
         f"{os.cpu_count()} CPUs; {', '.join(versions)}\n"
