@@ -12,7 +12,7 @@ import importlib.util
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -120,14 +120,24 @@ async def sequential_round(factory: ClientFactory, base_url: str, n: int) -> flo
 
 async def concurrent_round(
     factory: ClientFactory, base_url: str, n: int, workers: int
-) -> tuple[float, float]:
-    """Requests per second and p99 latency (s) of ``n`` calls by ``workers`` tasks."""
+) -> Round:
+    """``n`` calls shared by ``workers`` tasks (after a warm-up wave)."""
     async with factory(base_url) as call:
         await _swarm(call, workers * 2, workers)  # open the connections
+        cpu = time.process_time()
         started = time.perf_counter()
         latencies = await _swarm(call, n, workers)
         elapsed = time.perf_counter() - started
-        return n / elapsed, percentile(latencies, 99)
+        cpu_us = (time.process_time() - cpu) / n * 1e6
+        return Round(n / elapsed, percentile(latencies, 99), cpu_us)
+
+
+class Round(NamedTuple):
+    """What one round of concurrent calls measured."""
+
+    rate: float  # calls per second
+    p99: float  # seconds
+    cpu_us: float  # client CPU time per call, microseconds
 
 
 async def _swarm(call: Call, n: int, workers: int) -> list[float]:

@@ -8,13 +8,14 @@ set-up (what a user gets). Targets: llm-connect >= 2x the openai SDK and
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anyio
 
-from bench._clients import async_clients, concurrent_round, installed
+from bench._clients import ClientFactory, async_clients, concurrent_round, installed
 from bench._common import (
     BenchServer,
     Figure,
@@ -40,13 +41,15 @@ def run(backend: str) -> Figure:
     figure = Figure(f"Async, {WORKERS} concurrent ({backend})", load=Load())
     p99: dict[str, list[float]] = {}
     with BenchServer() as server:
-        cases = {}
-        for name, factory in async_clients().items():
+        load = figure.load
+        assert load is not None
+
+        def make(name: str, factory: ClientFactory) -> Callable[[], float]:
             p99[name] = []
 
-            def case(factory=factory, name=name) -> float:
-                with metered(server, figure.load):  # type: ignore[arg-type]
-                    rate, tail = anyio.run(
+            def case() -> float:
+                with metered(server, load):
+                    measured = anyio.run(
                         concurrent_round,
                         factory,
                         server.base_url,
@@ -54,10 +57,12 @@ def run(backend: str) -> Figure:
                         WORKERS,
                         backend=backend,
                     )
-                p99[name].append(tail)
-                return rate
+                p99[name].append(measured.p99)
+                return measured.rate
 
-            cases[name] = case
+            return case
+
+        cases = {name: make(name, f) for name, f in async_clients().items()}
         results = interleaved(cases, rounds)
     for name, rates in results.items():
         figure.rows.append(Row(name, median(rates), "req/s"))

@@ -8,13 +8,14 @@ Run: ``python bench/async_sequential.py``. Targets (asyncio): llm-connect
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anyio
 
-from bench._clients import async_clients, installed, sequential_round
+from bench._clients import ClientFactory, async_clients, installed, sequential_round
 from bench._common import (
     BenchServer,
     Figure,
@@ -41,7 +42,7 @@ def run(backend: str) -> Figure:
         load = figure.load
         assert load is not None
 
-        def make(factory):
+        def make(factory: ClientFactory) -> Callable[[], float]:
             def case() -> float:
                 with metered(server, load):
                     return anyio.run(

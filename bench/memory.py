@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,7 +62,7 @@ def run() -> Figure:
     figure = Figure(f"Memory, {IN_FLIGHT} calls in flight (asyncio)")
     with BenchServer(delay=DELAY) as server:
 
-        def make(name: str):
+        def make(name: str) -> Callable[[], float]:
             def case() -> float:
                 out = subprocess.run(
                     [sys.executable, __file__, "--one", name, server.base_url],

@@ -36,6 +36,7 @@ from bench._common import (
 REQUESTS = 2000
 
 SyncCall = Callable[[], str]
+SyncFactory = Callable[[str], tuple[SyncCall, Callable[[], None]]]
 
 
 def raw_httpx(base_url: str) -> tuple[SyncCall, Callable[[], None]]:
@@ -80,7 +81,7 @@ def llm_connect_sync(base_url: str) -> tuple[SyncCall, Callable[[], None]]:
     return call, adapter.close
 
 
-def sequential(make, base_url: str, n: int) -> float:
+def sequential(make: SyncFactory, base_url: str, n: int) -> float:
     call, close = make(base_url)
     try:
         for _ in range(20):
@@ -106,7 +107,7 @@ def run() -> Figure:
         load = figure.load
         assert load is not None
 
-        def make(factory):
+        def make(factory: SyncFactory) -> Callable[[], float]:
             def case() -> float:
                 with metered(server, load):
                     return sequential(factory, server.base_url, n)

@@ -5,9 +5,10 @@ queued request each time a request starts or a response closes, and it
 closes an idle connection whenever the pool holds more connections than
 ``max_keepalive_connections``. Under a few dozen concurrent calls both bite:
 the bookkeeping grows with the square of the pool's size, and connections are
-closed and reopened all the time. Several small pools behind one transport
-keep every pool small, and each pool keeps all its connections alive, so the
-same connections serve call after call.
+closed and reopened all the time. Many small pools behind one transport
+(by default 100 pools of one connection) keep every pool small, and each
+pool keeps its connections alive, so the same connections serve call after
+call. :class:`DefaultClient` is the client the HTTP adapters make over it.
 
 :class:`PooledTransport` is built on httpx's public transport API only: it
 is an ``httpx.AsyncBaseTransport`` holding ``httpx.AsyncHTTPTransport`` pools
@@ -50,8 +51,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         *,
-        pools: int = 10,
-        pool_connections: int = 10,
+        pools: int = 100,
+        pool_connections: int = 1,
         keepalive_expiry: float = 30.0,
         verify: ssl.SSLContext | bool = True,
         http2: bool = False,
