@@ -70,11 +70,17 @@ def run(backend: str) -> Figure:
     figure.fastest = max(median(r) for r in results.values())
     if installed("openai"):
         figure.target(
-            f"llm-connect / openai SDK ({backend})", "llm-connect", "openai SDK", 2.0
+            f"64 concurrent, {backend}: llm-connect / openai SDK",
+            "llm-connect",
+            "openai SDK",
+            2.0,
         )
     if installed("httpx2"):
         figure.target(
-            f"llm-connect / raw httpx2 ({backend})", "llm-connect", "raw httpx2", 1.0
+            f"64 concurrent, {backend}: llm-connect / raw httpx2",
+            "llm-connect",
+            "raw httpx2",
+            1.0,
         )
     figure.ratio_note("llm-connect", "raw httpx")
     return figure

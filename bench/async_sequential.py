@@ -57,11 +57,17 @@ def run(backend: str) -> Figure:
         figure.rows.append(Row(name, median(rates), "req/s"))
     figure.fastest = max(median(r) for r in results.values())
     figure.target(
-        f"llm-connect / raw httpx ({backend})", "llm-connect", "raw httpx", 0.9
+        f"sequential, {backend}: llm-connect / raw httpx",
+        "llm-connect",
+        "raw httpx",
+        0.9,
     )
     if installed("openai"):
         figure.target(
-            f"llm-connect / openai SDK ({backend})", "llm-connect", "openai SDK", 1.5
+            f"sequential, {backend}: llm-connect / openai SDK",
+            "llm-connect",
+            "openai SDK",
+            1.5,
         )
     return figure
 

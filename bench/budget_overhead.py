@@ -88,7 +88,7 @@ def run(backend: str) -> Figure:
     off, on = median(cpu["budget off"]), median(cpu["budget on"])
     figure.targets.append(
         Target(
-            f"slowdown with the budget on ({backend}, client CPU per call)",
+            f"budget on vs off, 64 concurrent, {backend}: slowdown (client CPU)",
             (on / off - 1) * 100,
             5.0,
             "<=",

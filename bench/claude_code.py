@@ -128,7 +128,7 @@ def run() -> Figure | None:
     ours = median(results["ClaudeCodeAdapter.execute_prompt"])
     figure.targets.append(
         Target(
-            "adapter overhead over bare claude -p",
+            "Claude Code: adapter over bare claude -p",
             (ours / bare - 1) * 100,
             5.0,
             "<=",

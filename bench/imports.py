@@ -72,7 +72,7 @@ def run() -> Figure:
     for name, times in results.items():
         figure.rows.append(Row(name, median(times) * 1000, "ms"))
     figure.target(
-        "import llm_connect / import httpx",
+        "import: llm_connect / httpx",
         "import llm_connect",
         "import httpx",
         1.3,

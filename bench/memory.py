@@ -87,7 +87,7 @@ def run() -> Figure:
                 f"of {name}"
             )
     figure.targets.append(
-        Target("llm-connect memory per call in flight", ours, 30.0, "<=", " KB")
+        Target("memory: llm-connect per call, 1000 in flight", ours, 30.0, "<=", " KB")
     )
     return figure
 

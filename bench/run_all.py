@@ -100,7 +100,7 @@ def _budget_rows(stdout: str) -> list[str]:
     for line in stdout.splitlines():
         if line.startswith("target: uncontended reserve + commit"):
             verdict = "PASS" if line.rstrip().endswith("meets") else "MISS"
-            label = "budget reserve + commit, uncontended"
+            label = "budget micro-benchmark: reserve + commit, uncontended"
             return [f"| {label} | see above | < 10 us | {verdict} |"]
     return []
 

@@ -120,7 +120,7 @@ def run() -> Figure:
     figure.fastest = max(median(r) for r in results.values())
     if installed("openai"):
         figure.target(
-            "llm-connect sync / openai sync",
+            "sync sequential: llm-connect / openai sync client",
             "llm-connect execute_prompt",
             "openai SDK (sync)",
             1.1,
