@@ -41,7 +41,7 @@ from bench._common import (
 )
 
 WORKERS = 64
-REQUESTS = 2000
+REQUESTS = 1500
 
 
 def budgeted(base_url: str) -> AbstractAsyncContextManager[Call]:
@@ -52,7 +52,7 @@ def budgeted(base_url: str) -> AbstractAsyncContextManager[Call]:
 
 def run(backend: str) -> Figure:
     pin_client()
-    rounds = rounds_from_env(9)
+    rounds = rounds_from_env(15)
     n = scale(REQUESTS)
     figure = Figure(f"Budget on vs off, {WORKERS} concurrent ({backend})", load=Load())
     rates: dict[str, list[float]] = {"budget off": [], "budget on": []}
