@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import http.cookiejar
 import ssl
+import time
 import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 
 __all__ = ["DefaultClient", "NoCookies", "PooledTransport", "environment_proxies"]
@@ -36,6 +38,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
     connection; concurrent calls spread out, at most ``pool_connections``
     connections per pool and ``pools * pool_connections`` in all. When every
     connection is busy, a request waits in the least busy pool.
+
+    httpx closes a pool's expired connections only when that pool is used
+    again; a pool idle for longer than ``keepalive_expiry`` (after a burst
+    of concurrent calls, say) is closed here instead, at most once per
+    ``keepalive_expiry``, on the next request.
 
     Args:
         pools: how many connection pools (>= 1).
@@ -68,6 +75,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             verify = httpx.create_ssl_context(verify=verify)
         self._ssl_context = verify
         self._limits = limits
+        self._keepalive_expiry = keepalive_expiry
         self._http2 = http2
         self._max_pools = pools
         self._pool_connections = pool_connections
@@ -75,6 +83,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._pools: list[httpx.AsyncHTTPTransport] = []
         #: Requests in each pool whose response has not been closed yet.
         self._busy: list[int] = []
+        #: When each pool last had a response closed (``time.monotonic()``);
+        #: ``None`` while it has served nothing since it was made.
+        self._idle_since: list[float | None] = []
+        self._next_sweep = time.monotonic() + keepalive_expiry
         self._closed = False
 
     @property
@@ -94,6 +106,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the least busy pool."""
+        if time.monotonic() >= self._next_sweep:
+            await self._close_idle_pools()
         busy = self._busy
         least = min(busy, default=self._pool_connections)
         if least >= self._pool_connections and len(busy) < self._max_pools:
@@ -104,11 +118,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._pools[index].handle_async_request(request)
         except BaseException:
-            busy[index] -= 1
+            self._release(index)
             raise
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
-        response.stream = _ReleasingStream(stream, self._busy, index)
+        response.stream = _ReleasingStream(stream, self, index)
         return response
 
     async def aclose(self) -> None:
@@ -117,16 +131,42 @@ class PooledTransport(httpx.AsyncBaseTransport):
         for pool in self._pools:
             await pool.aclose()
 
-    def _add_pool(self) -> int:
+    def _new_pool(self) -> httpx.AsyncHTTPTransport:
         if self._closed:
             raise RuntimeError("the transport is closed")
-        self._pools.append(
-            httpx.AsyncHTTPTransport(
-                verify=self._ssl_context, limits=self._limits, http2=self._http2
-            )
+        return httpx.AsyncHTTPTransport(
+            verify=self._ssl_context, limits=self._limits, http2=self._http2
         )
+
+    def _add_pool(self) -> int:
+        self._pools.append(self._new_pool())
         self._busy.append(0)
+        self._idle_since.append(None)
         return len(self._pools) - 1
+
+    def _release(self, index: int) -> None:
+        """A response of pool ``index`` was closed."""
+        self._busy[index] -= 1
+        if self._busy[index] == 0:
+            self._idle_since[index] = time.monotonic()
+
+    async def _close_idle_pools(self) -> None:
+        """Close pools idle for ``keepalive_expiry``; fresh ones take their place."""
+        now = time.monotonic()
+        self._next_sweep = now + self._keepalive_expiry
+        stale = []
+        for index, idle_since in enumerate(self._idle_since):
+            if (
+                idle_since is not None
+                and self._busy[index] == 0
+                and now - idle_since >= self._keepalive_expiry
+            ):
+                stale.append(self._pools[index])
+                self._pools[index] = self._new_pool()
+                self._idle_since[index] = None
+        with anyio.CancelScope(shield=True):
+            for pool in stale:
+                await pool.aclose()
 
 
 def environment_proxies() -> bool:
@@ -181,7 +221,10 @@ class DefaultClient(httpx.AsyncClient):
 
         Raises:
             httpx.RequestError: the request could not be sent or answered.
+            RuntimeError: the client is closed.
         """
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
         request = httpx.Request(
             "POST",
             url,
@@ -234,10 +277,10 @@ class _ReleasingStream(httpx.AsyncByteStream):
     """A response body that marks its pool one request less busy when closed."""
 
     def __init__(
-        self, stream: httpx.AsyncByteStream, busy: list[int], index: int
+        self, stream: httpx.AsyncByteStream, owner: PooledTransport, index: int
     ) -> None:
         self._stream = stream
-        self._busy = busy
+        self._owner = owner
         self._index = index
         self._open = True
 
@@ -247,5 +290,5 @@ class _ReleasingStream(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         if self._open:
             self._open = False
-            self._busy[self._index] -= 1
+            self._owner._release(self._index)
         await self._stream.aclose()

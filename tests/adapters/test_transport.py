@@ -6,6 +6,8 @@ each request: ``RecordedRequest.client`` is the client's address).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
 import httpx
 import pytest
@@ -96,15 +98,9 @@ async def test_more_calls_than_connections_wait_for_one() -> None:
         assert transport.max_connections == 4
 
 
-async def test_aclose_closes_every_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    closed: list[httpx.AsyncHTTPTransport] = []
-    original = httpx.AsyncHTTPTransport.aclose
-
-    async def spy(self: httpx.AsyncHTTPTransport) -> None:
-        closed.append(self)
-        await original(self)
-
-    monkeypatch.setattr(httpx.AsyncHTTPTransport, "aclose", spy)
+async def test_aclose_closes_every_pool(
+    closed_pools: list[httpx.AsyncHTTPTransport],
+) -> None:
     async with LoopbackServer(delay=0.05) as server:
         adapter = adapter_for(server)
         async with anyio.create_task_group() as tg:
@@ -115,9 +111,79 @@ async def test_aclose_closes_every_pool(monkeypatch: pytest.MonkeyPatch) -> None
         assert len(pools) >= 2
         await adapter.aclose()
         assert client.is_closed
-        assert set(map(id, closed)) >= set(map(id, pools))
+        assert set(map(id, closed_pools)) >= set(map(id, pools))
         with pytest.raises(RuntimeError):
             client.pooled._add_pool()
+
+
+def post_to(
+    client: httpx.AsyncClient, server: LoopbackServer
+) -> Callable[[], Awaitable[None]]:
+    async def post() -> None:
+        reply = await client.post(
+            server.openai_base_url + "/chat/completions", content=BODY
+        )
+        assert reply.status_code == 200
+
+    return post
+
+
+@pytest.fixture
+def closed_pools(monkeypatch: pytest.MonkeyPatch) -> list[httpx.AsyncHTTPTransport]:
+    """Every httpx transport closed during the test, in order."""
+    closed: list[httpx.AsyncHTTPTransport] = []
+    original = httpx.AsyncHTTPTransport.aclose
+
+    async def spy(self: httpx.AsyncHTTPTransport) -> None:
+        closed.append(self)
+        await original(self)
+
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "aclose", spy)
+    return closed
+
+
+async def test_pools_idle_past_keepalive_are_closed_on_a_later_request(
+    closed_pools: list[httpx.AsyncHTTPTransport],
+) -> None:
+    transport = PooledTransport(pools=4, pool_connections=1, keepalive_expiry=0.3)
+    async with (
+        LoopbackServer(delay=0.05) as server,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        post = post_to(client, server)
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(post)
+        burst = list(transport._pools)
+        assert len(connections(server)) == 4
+        await anyio.sleep(0.6)
+        await post()
+        assert [id(p) for p in closed_pools] == [id(p) for p in burst]
+        assert transport.pools == 4  # fresh pools took their places
+        assert len(connections(server)) == 5  # the late call opened a new one
+
+
+async def test_a_pool_in_use_keeps_its_connection_while_idle_ones_close(
+    closed_pools: list[httpx.AsyncHTTPTransport],
+) -> None:
+    transport = PooledTransport(pools=4, pool_connections=1, keepalive_expiry=0.5)
+    async with (
+        LoopbackServer(delay=0.05) as server,
+        httpx.AsyncClient(transport=transport) as client,
+    ):
+        post = post_to(client, server)
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(post)
+        first, *others = transport._pools
+        # One call at a time for 2 s: the first pool is never idle for 0.5 s.
+        deadline = anyio.current_time() + 2.0
+        while anyio.current_time() < deadline:
+            await post()
+            await anyio.sleep(0.1)
+        assert {id(p) for p in closed_pools} == {id(p) for p in others}
+        assert transport._pools[0] is first
+        assert len(connections(server)) == 4
 
 
 async def test_a_cancelled_call_releases_its_connection() -> None:
@@ -172,6 +238,14 @@ async def test_short_path_sends_what_post_sends() -> None:
         first, second = server.requests
         assert first.body == second.body == content
         assert first.headers == second.headers
+
+
+async def test_a_closed_default_client_refuses_to_send() -> None:
+    client = DefaultClient(timeout=httpx.Timeout(5), pools=2, pool_connections=1)
+    await client.aclose()
+    url = httpx.URL("http://127.0.0.1:9/v1/chat/completions")
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.post_content(url, BODY, httpx.Headers())
 
 
 @respx.mock
