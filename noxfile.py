@@ -58,3 +58,14 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy", "--strict", "llm_connect")
+
+
+@nox.session(python="3.12")
+def bench(session: nox.Session) -> None:
+    """The benchmark suite against raw httpx and the peers (docs/performance.md).
+
+    Not part of the default run. ``nox -s bench -- --only async_concurrent``
+    runs one script; BENCH_ROUNDS / BENCH_SCALE shorten a run.
+    """
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "bench/run_all.py", *session.posargs)

@@ -63,6 +63,9 @@ class LLMAdapter(abc.ABC):
         self._default_config = default_config or RunConfig()
         self._sync = SyncRunner(type(self).__name__)
         self._closed = False
+        # The last config a budgeted call evolved to set max_tokens, and the
+        # result: calls with the same config reuse it (RunConfig is frozen).
+        self._reserving: tuple[RunConfig, RunConfig] | None = None
 
     @property
     def default_config(self) -> RunConfig:
@@ -242,7 +245,7 @@ class LLMAdapter(abc.ABC):
         hold = Decimal(0)
         if tracker is not None:
             if config.max_tokens is None:
-                config = config.evolve(max_tokens=DEFAULT_RESERVED_OUTPUT_TOKENS)
+                config = self._with_reserved_output(config)
             hold = self._hold(messages, config, tracker)
         deadline = (
             anyio.current_time() + config.timeout
@@ -290,6 +293,15 @@ class LLMAdapter(abc.ABC):
             timeout=config.timeout,
             provider=self.provider,
         )
+
+    def _with_reserved_output(self, config: RunConfig) -> RunConfig:
+        """``config`` with ``max_tokens=DEFAULT_RESERVED_OUTPUT_TOKENS``."""
+        reserving = self._reserving
+        if reserving is not None and reserving[0] is config:
+            return reserving[1]
+        evolved = config.evolve(max_tokens=DEFAULT_RESERVED_OUTPUT_TOKENS)
+        self._reserving = (config, evolved)
+        return evolved
 
     def _hold(
         self, messages: Sequence[Message], config: RunConfig, tracker: BudgetTracker

@@ -107,6 +107,26 @@ async def test_a_budgeted_call_without_max_tokens_is_capped_at_the_default() -> 
     assert [c.config.max_tokens for c in adapter.calls] == [4096, None, 50]
 
 
+async def test_each_budgeted_call_gets_its_own_config_capped_at_the_default() -> None:
+    tracker = BudgetTracker(1)
+    adapter = FakeAdapter(
+        "hi",
+        cost=D("0.01"),
+        default_config=RunConfig(model="fake-model", budget_tracker=tracker),
+    )
+    await adapter.async_execute_prompt("a")
+    await adapter.async_execute_prompt("b")
+    await adapter.async_execute_prompt("c", RunConfig(temperature=0.5))
+    await adapter.async_execute_prompt("d")
+    configs = [c.config for c in adapter.calls]
+    assert [c.max_tokens for c in configs] == [4096] * 4
+    assert [c.temperature for c in configs] == [None, None, 0.5, None]
+    assert all(c.budget_tracker is tracker for c in configs)
+    assert all("max_tokens" in c.explicit_fields for c in configs)
+    assert adapter.default_config.max_tokens is None
+    assert tracker.spent == D("0.04")
+
+
 async def test_a_token_budget_reserves_the_bound_and_commits_total_tokens() -> None:
     adapter = PricedAdapter("custom", Usage(30, 12, 42), model="m")
     tracker = BudgetTracker(1000, unit="tokens")

@@ -56,6 +56,8 @@ from llm_connect.exceptions import (
     LLMServerError,
 )
 
+from ._transport import DefaultClient, NoCookies, environment_proxies
+
 __all__ = [
     "ErrorInfo",
     "HTTPAdapter",
@@ -84,7 +86,13 @@ MAX_PROVIDER_WAIT = 120.0
 CLOSE_GRACE = 5.0
 #: Characters of an unreadable body quoted in an error message.
 EXCERPT_CHARS = 300
+#: Connection pools of the default client, and connections in each (all kept
+#: alive); see :class:`PooledTransport`. 100 connections at most in all.
+POOLS = 100
+POOL_CONNECTIONS = 1
 
+#: Distinct header sets an adapter keeps built (see ``HTTPAdapter._headers``).
+_HEADER_CACHE_SIZE = 32
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_HEADER_VALUE = re.compile(r"[\r\n\0]")
 _USER_AGENT = f"llm-connect/{__version__} python-httpx/{httpx.__version__}"
@@ -213,6 +221,7 @@ class HTTPAdapter(LLMAdapter):
             )
         self._own_client = http_client
         self._clients = _ClientPool()
+        self._header_cache: dict[tuple[object, ...], httpx.Headers] = {}
 
     # -- what a provider module implements ---------------------------------
 
@@ -264,7 +273,17 @@ class HTTPAdapter(LLMAdapter):
         """Return the request headers: JSON, ``auth``, ``extra``, then extra_headers.
 
         ``config.extra_headers`` come last and win (names compare without case).
+        The result is shared by the calls that send the same headers: do not
+        change it.
         """
+        key = (
+            tuple(auth.items()),
+            tuple(extra.items()),
+            tuple(config.extra_headers.items()) if config.extra_headers else (),
+        )
+        cached = self._header_cache.get(key)
+        if cached is not None:
+            return cached
         headers = httpx.Headers(
             {
                 "content-type": "application/json",
@@ -277,6 +296,9 @@ class HTTPAdapter(LLMAdapter):
                 headers[name] = value
         for name, value in (config.extra_headers or {}).items():
             headers[name] = value
+        if len(self._header_cache) >= _HEADER_CACHE_SIZE:
+            self._header_cache.clear()
+        self._header_cache[key] = headers
         return headers
 
     def _fail(
@@ -413,27 +435,35 @@ class HTTPAdapter(LLMAdapter):
         attempt: int,
         attempts: int,
     ) -> httpx.Response:
-        log.debug(
-            "%s: POST %s (attempt %d of %d)",
-            self.provider,
-            self._scrub(str(request.url), request.headers),
-            attempt,
-            attempts,
-        )
+        debug = log.isEnabledFor(logging.DEBUG)
+        if debug:
+            log.debug(
+                "%s: POST %s (attempt %d of %d)",
+                self.provider,
+                self._scrub(str(request.url), request.headers),
+                attempt,
+                attempts,
+            )
         started = time.perf_counter()
         try:
-            response = await client.post(
-                request.url, content=content, headers=request.headers
-            )
+            if isinstance(client, DefaultClient):
+                response = await client.post_content(
+                    request.url, content, request.headers
+                )
+            else:
+                response = await client.post(
+                    request.url, content=content, headers=request.headers
+                )
         except httpx.RequestError as exc:
             raise self._transport_failure(exc, request) from exc
-        log.debug(
-            "%s: HTTP %d in %.3f s (%d bytes)",
-            self.provider,
-            response.status_code,
-            time.perf_counter() - started,
-            len(response.content),
-        )
+        if debug:
+            log.debug(
+                "%s: HTTP %d in %.3f s (%d bytes)",
+                self.provider,
+                response.status_code,
+                time.perf_counter() - started,
+                len(response.content),
+            )
         return response
 
     def _handle(self, response: httpx.Response, config: RunConfig) -> LLMResponse:
@@ -716,15 +746,31 @@ class _ClientPool:
 def _new_client() -> httpx.AsyncClient:
     """The default client: HTTP/1.1, pooled, with httpx timeouts as a safety net.
 
+    Requests go through a :class:`DefaultClient`: a pooled transport of
+    one-connection pools that stays fast under many concurrent calls where
+    one big httpx pool does not, and a short path for each POST. With a proxy
+    set in the environment it is a plain ``httpx.AsyncClient`` instead (httpx
+    honours such proxies only with its own transport). Neither keeps cookies.
+
     The call's deadline (``RunConfig.timeout``) is the real limit; these only
     stop a dead connection from hanging a call that has no deadline.
     """
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None),
-        limits=httpx.Limits(
-            max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
-        ),
-        follow_redirects=False,
+    timeout = httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None)
+    if environment_proxies():
+        # httpx routes through proxies from the environment only for a client
+        # that makes its own transport: keep httpx's single pool then.
+        return httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=POOLS * POOL_CONNECTIONS,
+                max_keepalive_connections=20,
+                keepalive_expiry=30.0,
+            ),
+            follow_redirects=False,
+            cookies=NoCookies(),
+        )
+    return DefaultClient(
+        timeout=timeout, pools=POOLS, pool_connections=POOL_CONNECTIONS
     )
 
 
