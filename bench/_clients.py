@@ -30,11 +30,11 @@ def installed(module: str) -> bool:
 
 
 @asynccontextmanager
-async def raw_httpx(base_url: str) -> AsyncIterator[Call]:
-    import httpx
-
+async def _raw(module_name: str, base_url: str) -> AsyncIterator[Call]:
+    """What an application does with a bare httpx-style client."""
+    module = importlib.import_module(module_name)
     url = base_url + "/chat/completions"
-    async with httpx.AsyncClient() as client:
+    async with module.AsyncClient() as client:
 
         async def call() -> str:
             reply = await client.post(url, json=BODY, headers=HEADERS)
@@ -45,20 +45,12 @@ async def raw_httpx(base_url: str) -> AsyncIterator[Call]:
         yield call
 
 
-@asynccontextmanager
-async def raw_httpx2(base_url: str) -> AsyncIterator[Call]:
-    import httpx2
+def raw_httpx(base_url: str) -> AbstractAsyncContextManager[Call]:
+    return _raw("httpx", base_url)
 
-    url = base_url + "/chat/completions"
-    async with httpx2.AsyncClient() as client:
 
-        async def call() -> str:
-            reply = await client.post(url, json=BODY, headers=HEADERS)
-            reply.raise_for_status()
-            text: str = reply.json()["choices"][0]["message"]["content"]
-            return text
-
-        yield call
+def raw_httpx2(base_url: str) -> AbstractAsyncContextManager[Call]:
+    return _raw("httpx2", base_url)
 
 
 @asynccontextmanager

@@ -5,12 +5,12 @@ The public API lives here; see docs/core-contract.md for the contract.
 
 from __future__ import annotations
 
-import importlib as _importlib
 import typing as _typing
 
 from ._adapter import LLMAdapter
 from ._budget import BudgetTracker, Reservation
 from ._config import RunConfig
+from ._lazy import lazy_exports as _lazy_exports
 from ._models import FinishReason, LLMResponse, Message, Prompt, Usage
 from .exceptions import (
     LLMAuthenticationError,
@@ -71,14 +71,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'llm_connect' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY.keys())
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, globals())

@@ -8,8 +8,9 @@ using one adapter does not import the others (or httpx, for Claude Code).
 
 from __future__ import annotations
 
-import importlib as _importlib
 import typing as _typing
+
+from llm_connect._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
     from .claude_code import ClaudeCodeAdapter
@@ -27,14 +28,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY.keys())
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, globals())
