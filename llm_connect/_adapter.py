@@ -10,7 +10,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
 import anyio
-import attrs
 
 from ._budget import BudgetTracker, Reservation, Unit, _current_hold
 from ._config import RunConfig
@@ -89,10 +88,60 @@ class LLMAdapter(abc.ABC):
             LLMTimeoutError: ``config.timeout`` passed.
             LLMError: any other failure, as its most specific subclass.
         """
-        run_config = self._merge(config)
-        messages = _build_messages(prompt, run_config)
-        self._validate(messages, run_config)
-        return await self._execute(messages, run_config)
+        config = self._merge(config)
+        messages = _build_messages(prompt, config)
+        self._validate(messages, config)
+        # The rest of the call is inline rather than in a helper coroutine:
+        # every frame on the stack is resumed each time the call waits on I/O.
+        tracker = config.budget_tracker
+        hold = Decimal(0)
+        if tracker is not None:
+            if config.max_tokens is None:
+                config = self._with_reserved_output(config)
+            hold = self._hold(messages, config, tracker)
+        # move_on_after, not CancelScope(deadline=...): on trio the latter
+        # builds two native scopes (anyio 4.x), and this runs on every call.
+        with anyio.move_on_after(config.timeout) as scope:
+            reservation = None
+            if tracker is not None:
+                reservation = await tracker.areserve(hold)
+            usd_hold = hold if tracker is not None and tracker.unit == "usd" else None
+            hold_token = _current_hold.set(usd_hold)
+            started = time.perf_counter()
+            try:
+                response = await self._call_provider(messages, config)
+            except LLMError as exc:
+                _settle_failed(reservation, exc)
+                raise
+            except Exception as exc:
+                _settle_failed(reservation, None)
+                raise LLMError(
+                    f"{type(self).__name__} failed unexpectedly: "
+                    f"{type(exc).__name__}: {exc}",
+                    provider=self.provider,
+                ) from exc
+            except BaseException:  # cancelled, or the deadline passed
+                _settle_failed(reservation, None)
+                raise
+            finally:
+                _current_hold.reset(hold_token)
+            try:
+                response = self._finish(response, config, time.perf_counter() - started)
+            except BaseException:
+                _settle_failed(reservation, None)
+                raise
+            if reservation is not None:
+                reservation.commit(_actual_cost(response, reservation))
+            return response
+        # Only reached when the deadline cancelled the call.
+        assert scope.cancelled_caught
+        raise LLMTimeoutError(
+            f"The call to {self.provider} did not finish within "
+            f"{config.timeout:g} s (RunConfig.timeout, budget wait and retries "
+            f"included); raise the timeout or lower max_tokens.",
+            timeout=config.timeout,
+            provider=self.provider,
+        )
 
     def execute_prompt(
         self, prompt: Prompt, config: RunConfig | None = None
@@ -238,62 +287,6 @@ class LLMAdapter(abc.ABC):
                 f"(or keep it open until every call is done)."
             )
 
-    async def _execute(
-        self, messages: Sequence[Message], config: RunConfig
-    ) -> LLMResponse:
-        tracker = config.budget_tracker
-        hold = Decimal(0)
-        if tracker is not None:
-            if config.max_tokens is None:
-                config = self._with_reserved_output(config)
-            hold = self._hold(messages, config, tracker)
-        deadline = (
-            anyio.current_time() + config.timeout
-            if config.timeout is not None
-            else float("inf")
-        )
-        with anyio.CancelScope(deadline=deadline) as scope:
-            reservation = None
-            if tracker is not None:
-                reservation = await tracker.areserve(hold)
-            usd_hold = hold if tracker is not None and tracker.unit == "usd" else None
-            hold_token = _current_hold.set(usd_hold)
-            started = time.perf_counter()
-            try:
-                response = await self._call_provider(messages, config)
-            except LLMError as exc:
-                _settle_failed(reservation, exc)
-                raise
-            except Exception as exc:
-                _settle_failed(reservation, None)
-                raise LLMError(
-                    f"{type(self).__name__} failed unexpectedly: "
-                    f"{type(exc).__name__}: {exc}",
-                    provider=self.provider,
-                ) from exc
-            except BaseException:  # cancelled, or the deadline passed
-                _settle_failed(reservation, None)
-                raise
-            finally:
-                _current_hold.reset(hold_token)
-            try:
-                response = self._finish(response, config, time.perf_counter() - started)
-            except BaseException:
-                _settle_failed(reservation, None)
-                raise
-            if reservation is not None:
-                reservation.commit(_actual_cost(response, reservation))
-            return response
-        # Only reached when the deadline cancelled the call.
-        assert scope.cancelled_caught
-        raise LLMTimeoutError(
-            f"The call to {self.provider} did not finish within "
-            f"{config.timeout:g} s (RunConfig.timeout, budget wait and retries "
-            f"included); raise the timeout or lower max_tokens.",
-            timeout=config.timeout,
-            provider=self.provider,
-        )
-
     def _with_reserved_output(self, config: RunConfig) -> RunConfig:
         """``config`` with ``max_tokens=DEFAULT_RESERVED_OUTPUT_TOKENS``."""
         reserving = self._reserving
@@ -345,7 +338,19 @@ class LLMAdapter(abc.ABC):
             )
             if price is not None:
                 cost = price.cost(response.usage)
-        return attrs.evolve(response, latency_s=latency, cost=cost)
+        # attrs.evolve(response, latency_s=latency, cost=cost), spelled out:
+        # evolve looks up the fields on every call (tests pin every field).
+        return LLMResponse(
+            text=response.text,
+            model=response.model,
+            provider=response.provider,
+            usage=response.usage,
+            cost=cost,
+            finish_reason=response.finish_reason,
+            raw=response.raw,
+            request_id=response.request_id,
+            latency_s=latency,
+        )
 
 
 def _settle_failed(reservation: Reservation | None, error: LLMError | None) -> None:

@@ -16,7 +16,7 @@ import importlib.resources
 import re
 import threading
 from collections.abc import Iterator
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 
 import attrs
 
@@ -36,6 +36,8 @@ __all__ = [
 PRICES_AS_OF = datetime.date(2026, 12, 4)
 
 _MILLION = Decimal(1_000_000)
+#: Exact arithmetic for prices, whatever the caller's decimal context.
+_EXACT = Context(prec=50)
 
 
 def _price(value: object) -> Decimal:
@@ -98,21 +100,24 @@ class ModelPrice:
         cached_price = (
             tier.cached_input if tier.cached_input is not None else tier.input
         )
-        with localcontext() as ctx:
-            ctx.prec = 50
-            total = (
-                (usage.input_tokens - cached) * tier.input
-                + cached * cached_price
-                + usage.output_tokens * tier.output
-            )
-            return total / _MILLION
+        add, mul = _EXACT.add, _EXACT.multiply
+        total = add(
+            add(
+                mul(usage.input_tokens - cached, tier.input),
+                mul(cached, cached_price),
+            ),
+            mul(usage.output_tokens, tier.output),
+        )
+        return _EXACT.divide(total, _MILLION)
 
     def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal:
         """The most a call could cost: no cache discount, the prompt's tier."""
         tier = self._tier_for(input_tokens)
-        with localcontext() as ctx:
-            ctx.prec = 50
-            return (input_tokens * tier.input + output_tokens * tier.output) / _MILLION
+        total = _EXACT.add(
+            _EXACT.multiply(input_tokens, tier.input),
+            _EXACT.multiply(output_tokens, tier.output),
+        )
+        return _EXACT.divide(total, _MILLION)
 
     def _tier_for(self, input_tokens: int) -> ModelPrice | PriceTier:
         chosen: ModelPrice | PriceTier = self

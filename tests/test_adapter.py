@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 
 import anyio
+import attrs
 import pytest
 
 from llm_connect import (
@@ -63,6 +65,46 @@ async def test_custom_adapter_gets_merged_config_and_messages() -> None:
     messages, config = adapter.sent[0]
     assert messages == (Message("system", "be loud"), Message("user", "hello"))
     assert (config.model, config.temperature) == ("m1", 0.7)
+
+
+class FullAnswerAdapter(LLMAdapter):
+    """Returns an answer with every LLMResponse field set, slowly enough to time."""
+
+    provider = "full"
+    requires_model = False
+
+    def __init__(self, answer: LLMResponse) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def _call_provider(
+        self, messages: Sequence[Message], config: RunConfig
+    ) -> LLMResponse:
+        await anyio.sleep(0.02)
+        return self.answer
+
+
+async def test_core_keeps_every_field_and_stamps_latency() -> None:
+    """The Core rebuilds the answer to stamp latency: nothing else may change."""
+    answer = LLMResponse(
+        text="t",
+        model="m",
+        provider="p",
+        usage=Usage(5, 7, 12, cached_input_tokens=2, reasoning_tokens=3),
+        cost=Decimal("0.25"),
+        finish_reason="length",
+        raw={"raw": [1, 2]},
+        request_id="req-1",
+        latency_s=99.0,
+    )
+    response = await FullAnswerAdapter(answer).async_execute_prompt("hi")
+    for field in attrs.fields(LLMResponse):
+        if field.name != "latency_s":
+            assert getattr(response, field.name) == getattr(answer, field.name), (
+                field.name
+            )
+    assert response.raw is answer.raw
+    assert 0.02 <= response.latency_s < 5
 
 
 async def test_conversation_is_passed_through_in_order() -> None:

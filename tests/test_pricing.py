@@ -6,7 +6,7 @@ import csv
 import datetime
 import subprocess
 import sys
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 from pathlib import Path
 
 import pytest
@@ -92,6 +92,22 @@ def test_cost_is_exact_with_cache_discount() -> None:
     usage = Usage(1220, 100, 1320, cached_input_tokens=1100, reasoning_tokens=64)
     expected = (120 * D("1.25") + 1100 * D("0.125") + 100 * D(10)) / 1_000_000
     assert price.cost(usage) == expected == D("0.0012875")
+
+
+def test_costs_ignore_the_callers_decimal_context() -> None:
+    """A caller's coarse decimal context must not round what a call costs."""
+    price = ModelPrice(input="1.25", output="10", cached_input="0.125")
+    usage = Usage(1_234_567, 89_123, 1_323_690, cached_input_tokens=1_000_001)
+    exact = D("1.309437625")  # (234566 x 1.25 + 1000001 x 0.125 + 89123 x 10) / 1e6
+    worst = D("2.43443875")  # (1234567 x 1.25 + 89123 x 10) / 1e6
+    assert price.cost(usage) == exact
+    assert price.worst_case(1_234_567, 89_123) == worst
+    with localcontext() as ctx:
+        ctx.prec = 3
+        ctx.rounding = ROUND_DOWN
+        assert price.cost(usage) == exact
+        assert price.worst_case(1_234_567, 89_123) == worst
+        assert str(price.cost(usage)) == "1.309437625"
 
 
 def test_cached_tokens_without_a_cache_price_bill_at_the_input_price() -> None:

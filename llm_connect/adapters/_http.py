@@ -367,37 +367,35 @@ class HTTPAdapter(LLMAdapter):
                 f"The request body cannot be sent as JSON ({exc}); check the "
                 f"values in RunConfig.extra_body."
             ) from exc
-        return await self._send(request, content, config)
-
-    async def _aclose_resources(self) -> None:
-        client = self._clients.pop_current()
-        if client is not None:
-            with anyio.move_on_after(CLOSE_GRACE, shield=True):
-                await client.aclose()
-
-    def __repr__(self) -> str:
-        model = self.default_config.model
-        shown = self._base_url.copy_with(username=None, password=None)
-        return (
-            f"<{type(self).__name__} model={model!r} "
-            f"base_url={str(shown).rstrip('/')!r}>"
-        )
-
-    # -- the request/retry loop ------------------------------------------------
-
-    async def _send(
-        self, request: HTTPRequest, content: bytes, config: RunConfig
-    ) -> LLMResponse:
+        # The request/retry loop. It is inline, not in helper coroutines:
+        # every frame on the stack is resumed each time the call waits on I/O.
         client = self._own_client
         if client is None:
             client = self._clients.get()
+        fast = client if isinstance(client, DefaultClient) else None
         attempts = config.max_retries + 1
         charged: Decimal | None = None
         attempt = 0
         while True:
             attempt += 1
+            debug = log.isEnabledFor(logging.DEBUG)
+            if debug:
+                self._log_attempt(request, attempt, attempts)
+            started = time.perf_counter()
             try:
-                response = await self._post(client, request, content, attempt, attempts)
+                try:
+                    if fast is not None:
+                        response = await fast.post_content(
+                            request.url, content, request.headers
+                        )
+                    else:
+                        response = await client.post(
+                            request.url, content=content, headers=request.headers
+                        )
+                except httpx.RequestError as exc:
+                    raise self._transport_failure(exc, request) from exc
+                if debug:
+                    _log_answer(self.provider, response, started)
                 result = self._handle(response, config)
             except LLMError as unretried:  # an unreadable answer, say
                 if charged is not None:
@@ -427,44 +425,28 @@ class HTTPAdapter(LLMAdapter):
                 )
             return result
 
-    async def _post(
-        self,
-        client: httpx.AsyncClient,
-        request: HTTPRequest,
-        content: bytes,
-        attempt: int,
-        attempts: int,
-    ) -> httpx.Response:
-        debug = log.isEnabledFor(logging.DEBUG)
-        if debug:
-            log.debug(
-                "%s: POST %s (attempt %d of %d)",
-                self.provider,
-                self._scrub(str(request.url), request.headers),
-                attempt,
-                attempts,
-            )
-        started = time.perf_counter()
-        try:
-            if isinstance(client, DefaultClient):
-                response = await client.post_content(
-                    request.url, content, request.headers
-                )
-            else:
-                response = await client.post(
-                    request.url, content=content, headers=request.headers
-                )
-        except httpx.RequestError as exc:
-            raise self._transport_failure(exc, request) from exc
-        if debug:
-            log.debug(
-                "%s: HTTP %d in %.3f s (%d bytes)",
-                self.provider,
-                response.status_code,
-                time.perf_counter() - started,
-                len(response.content),
-            )
-        return response
+    async def _aclose_resources(self) -> None:
+        client = self._clients.pop_current()
+        if client is not None:
+            with anyio.move_on_after(CLOSE_GRACE, shield=True):
+                await client.aclose()
+
+    def __repr__(self) -> str:
+        model = self.default_config.model
+        shown = self._base_url.copy_with(username=None, password=None)
+        return (
+            f"<{type(self).__name__} model={model!r} "
+            f"base_url={str(shown).rstrip('/')!r}>"
+        )
+
+    def _log_attempt(self, request: HTTPRequest, attempt: int, attempts: int) -> None:
+        log.debug(
+            "%s: POST %s (attempt %d of %d)",
+            self.provider,
+            self._scrub(str(request.url), request.headers),
+            attempt,
+            attempts,
+        )
 
     def _handle(self, response: httpx.Response, config: RunConfig) -> LLMResponse:
         status = response.status_code
@@ -480,7 +462,7 @@ class HTTPAdapter(LLMAdapter):
                 response,
             )
         try:
-            data: object = response.json()
+            data: object = json.loads(response.content)
         except ValueError:
             data = None
         if status >= 400:
@@ -771,6 +753,16 @@ def _new_client() -> httpx.AsyncClient:
         )
     return DefaultClient(
         timeout=timeout, pools=POOLS, pool_connections=POOL_CONNECTIONS
+    )
+
+
+def _log_answer(provider: str, response: httpx.Response, started: float) -> None:
+    log.debug(
+        "%s: HTTP %d in %.3f s (%d bytes)",
+        provider,
+        response.status_code,
+        time.perf_counter() - started,
+        len(response.content),
     )
 
 

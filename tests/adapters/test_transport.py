@@ -6,6 +6,9 @@ each request: ``RecordedRequest.client`` is the client's address).
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -16,7 +19,7 @@ import respx
 from llm_connect import LLMConnectionError, LLMTimeoutError, OpenAIAdapter, RunConfig
 from llm_connect.adapters import _http
 from llm_connect.adapters._transport import DefaultClient, NoCookies, PooledTransport
-from llm_connect.testing.server import LoopbackServer, Respond, Stall
+from llm_connect.testing.server import LoopbackServer, Raw, Respond, Stall
 
 pytestmark = pytest.mark.integration
 
@@ -238,6 +241,61 @@ async def test_short_path_sends_what_post_sends() -> None:
         first, second = server.requests
         assert first.body == second.body == content
         assert first.headers == second.headers
+
+
+async def test_short_path_answers_read_like_post_answers() -> None:
+    """A body read on the short path is a fully read, closed httpx answer."""
+    text = "long answer " * 50_000  # ~600 KB: many reads off the socket
+    async with LoopbackServer(text=text) as server:
+        url = httpx.URL(server.openai_base_url + "/chat/completions")
+        async with DefaultClient(
+            timeout=httpx.Timeout(5), pools=4, pool_connections=1
+        ) as client:
+            fast = await client.post_content(url, BODY, httpx.Headers())
+            slow = await client.post(url, content=BODY)
+            assert client.pooled.in_flight == 0
+        assert len(fast.content) > 600_000
+        # Same answer apart from its id and timestamp.
+        assert len(fast.content) == len(slow.content)
+        assert fast.text.encode() == fast.content
+        assert fast.json()["choices"] == slow.json()["choices"]
+        assert fast.json()["choices"][0]["message"]["content"] == text
+        assert fast.is_closed
+        assert fast.is_stream_consumed
+        assert await fast.aread() == fast.content
+        assert fast.request.url == url
+        assert len(connections(server)) == 1  # the connection went back to its pool
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress)],
+)
+async def test_short_path_decodes_compressed_answers(
+    encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    answer = {
+        "id": "chatcmpl-z",
+        "model": "gpt-4o-mini",
+        "choices": [{"message": {"content": "squeezed"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+    raw = json.dumps(answer).encode()
+    async with LoopbackServer() as server, adapter_for(server) as adapter:
+        server.script(
+            Raw(body=compress(raw), headers={"content-encoding": encoding}),
+            Raw(body=compress(raw), headers={"content-encoding": encoding}),
+        )
+        response = await adapter.async_execute_prompt("hi")
+        assert response.text == "squeezed"
+        assert response.usage.total_tokens == 4
+        url = httpx.URL(server.openai_base_url + "/chat/completions")
+        answer_read = await default_client(adapter).post_content(
+            url, BODY, httpx.Headers()
+        )
+        assert answer_read.content == raw
+        assert answer_read.is_closed
+        assert default_client(adapter).pooled.in_flight == 0
 
 
 async def test_a_closed_default_client_refuses_to_send() -> None:
