@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
@@ -214,9 +215,7 @@ class LLMAdapter(abc.ABC):
         """The price of ``model`` for this call: ``config.price``, else the table."""
         if config.price is not None:
             return config.price
-        from . import pricing  # noqa: PLC0415 - the price table stays lazy
-
-        return pricing.lookup(self.provider, model)
+        return _price_lookup()(self.provider, model)
 
     async def _aclose_resources(self) -> None:  # noqa: B027 - optional hook
         """Release what the adapter holds for the *current* event loop.
@@ -351,6 +350,14 @@ class LLMAdapter(abc.ABC):
             request_id=response.request_id,
             latency_s=latency,
         )
+
+
+@functools.cache
+def _price_lookup() -> Callable[[str, str | None], ModelPrice | None]:
+    """``pricing.lookup``, imported on first use (the price table stays lazy)."""
+    from . import pricing  # noqa: PLC0415
+
+    return pricing.lookup
 
 
 def _settle_failed(reservation: Reservation | None, error: LLMError | None) -> None:

@@ -64,6 +64,8 @@ def to_amount(value: object, what: str) -> Decimal:
         LLMConfigurationError: for anything else, a negative number, NaN or
             infinity.
     """
+    if type(value) is Decimal and value.is_finite() and value >= 0:
+        return value  # the common case, first
     if isinstance(value, bool):
         raise LLMConfigurationError(f"{what} must be a number, not {value!r}.")
     try:
@@ -96,6 +98,8 @@ class _Tree:
         self.generation = 0
         #: Async waiters per event loop (keyed by the loop's native token).
         self.loops: dict[object, _LoopWaiters] = {}
+        #: Threads waiting on ``changed`` (a settle notifies only if any).
+        self.thread_waiters = 0
 
 
 class _LoopWaiters:
@@ -263,7 +267,11 @@ class BudgetTracker:
                         f"{self._format(value)}; calls in flight still hold it.",
                         timeout=timeout,
                     )
-                self._tree.changed.wait(wait)
+                self._tree.thread_waiters += 1
+                try:
+                    self._tree.changed.wait(wait)
+                finally:
+                    self._tree.thread_waiters -= 1
 
     async def areserve(self, amount: Decimal | int | str | float) -> Reservation:
         """Hold ``amount`` for a call about to be made (async form).
@@ -327,9 +335,13 @@ class BudgetTracker:
         """Block until a settle after ``generation``; False after a short poll."""
         tree = self._tree
         with tree.lock:
-            return tree.changed.wait_for(
-                lambda: tree.generation != generation, _LEADER_POLL
-            )
+            tree.thread_waiters += 1
+            try:
+                return tree.changed.wait_for(
+                    lambda: tree.generation != generation, _LEADER_POLL
+                )
+            finally:
+                tree.thread_waiters -= 1
 
     # -- internals (called with the tree lock held unless noted) ------------
 
@@ -348,8 +360,22 @@ class BudgetTracker:
             tracker._reserved += value
         return Reservation(self, value)
 
-    def _settle(self, held: Decimal, spent: Decimal) -> None:
+    def _settle(
+        self, reservation: Reservation, spent: Decimal, *, again_ok: bool
+    ) -> None:
+        """Drop ``reservation``'s hold and charge ``spent``, once.
+
+        Settling it again is a no-op when ``again_ok``, else an error.
+        """
         with self._tree.lock:
+            if reservation._settled:
+                if again_ok:
+                    return
+                raise LLMConfigurationError(
+                    "This reservation was already committed or released."
+                )
+            reservation._settled = True
+            held = reservation._amount
             for tracker in self._chain:
                 tracker._reserved -= held
                 tracker._spent += spent
@@ -357,8 +383,10 @@ class BudgetTracker:
         self._wake_same_thread_loops()
 
     def _settled_locked(self) -> None:
-        self._tree.generation += 1
-        self._tree.changed.notify_all()
+        tree = self._tree
+        tree.generation += 1
+        if tree.thread_waiters:
+            tree.changed.notify_all()
 
     def _wake_same_thread_loops(self) -> None:
         """Wake async waiters whose loop runs on this thread (lock not held).
@@ -439,23 +467,12 @@ class Reservation:
                 reservation was already settled.
         """
         value = to_amount(actual, "committed amount")
-        self._take()
-        self._tracker._settle(self._amount, value)
+        self._tracker._settle(self, value, again_ok=False)
 
     def release(self) -> None:
         """Drop the hold without charging anything. Idempotent."""
-        if self._settled:
-            return
-        self._take()
-        self._tracker._settle(self._amount, _ZERO)
-
-    def _take(self) -> None:
-        with self._tracker._tree.lock:
-            if self._settled:
-                raise LLMConfigurationError(
-                    "This reservation was already committed or released."
-                )
-            self._settled = True
+        if not self._settled:
+            self._tracker._settle(self, _ZERO, again_ok=True)
 
     def __enter__(self) -> Self:
         return self

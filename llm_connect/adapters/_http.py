@@ -386,7 +386,10 @@ class HTTPAdapter(LLMAdapter):
                 try:
                     if fast is not None:
                         response = await fast.post_content(
-                            request.url, content, request.headers
+                            request.url,
+                            content,
+                            request.headers,
+                            under_deadline=config.timeout is not None,
                         )
                     else:
                         response = await client.post(
@@ -734,8 +737,9 @@ def _new_client() -> httpx.AsyncClient:
     set in the environment it is a plain ``httpx.AsyncClient`` instead (httpx
     honours such proxies only with its own transport). Neither keeps cookies.
 
-    The call's deadline (``RunConfig.timeout``) is the real limit; these only
-    stop a dead connection from hanging a call that has no deadline.
+    The call's deadline (``RunConfig.timeout``) is the real limit; the read
+    and write timeouts only stop a dead connection from hanging a call that
+    has no deadline (calls with one skip them, see ``post_content``).
     """
     timeout = httpx.Timeout(connect=10.0, read=600.0, write=600.0, pool=None)
     if environment_proxies():

@@ -209,15 +209,32 @@ class DefaultClient(httpx.AsyncClient):
             cookies=NoCookies(),
         )
         self._timeout_extension: dict[str, Any] = self.timeout.as_dict()
+        # For calls under a deadline: no per-read or per-write limit (each
+        # costs a timer per socket operation, and the deadline bounds them).
+        self._deadline_extension: dict[str, Any] = {
+            **self._timeout_extension,
+            "read": None,
+            "write": None,
+        }
         self._merged: dict[int, tuple[httpx.Headers, bytes, httpx.Headers]] = {}
 
     async def post_content(
-        self, url: httpx.URL, content: bytes, headers: httpx.Headers
+        self,
+        url: httpx.URL,
+        content: bytes,
+        headers: httpx.Headers,
+        *,
+        under_deadline: bool = False,
     ) -> httpx.Response:
         """POST ``content`` and read the whole answer.
 
         The same request and response as ``post(url, content=content,
         headers=headers)``, with less work per call.
+
+        Args:
+            under_deadline: the caller bounds the whole exchange with a cancel
+                scope of its own, so the client's read and write timeouts are
+                not applied (its connect and pool timeouts still are).
 
         Raises:
             httpx.RequestError: the request could not be sent or answered.
@@ -235,7 +252,11 @@ class DefaultClient(httpx.AsyncClient):
             url,
             headers=request_headers,
             stream=httpx.ByteStream(content),
-            extensions={"timeout": self._timeout_extension},
+            extensions={
+                "timeout": self._deadline_extension
+                if under_deadline
+                else self._timeout_extension
+            },
         )
         request.read()
         try:

@@ -226,6 +226,46 @@ async def test_httpx_read_timeout_applies_on_the_short_path() -> None:
             assert client.pooled.in_flight == 0
 
 
+async def test_under_a_deadline_the_read_timeout_is_left_to_the_deadline() -> None:
+    async with (
+        LoopbackServer(delay=0.6) as server,
+        DefaultClient(
+            timeout=httpx.Timeout(0.3), pools=4, pool_connections=1
+        ) as client,
+    ):
+        url = httpx.URL(server.openai_base_url + "/chat/completions")
+        with anyio.fail_after(10):
+            answer = await client.post_content(
+                url, BODY, httpx.Headers(), under_deadline=True
+            )
+            assert answer.status_code == 200
+            with pytest.raises(httpx.ReadTimeout):
+                await client.post_content(url, BODY, httpx.Headers())
+        assert client.pooled.in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("deadline", "read", "write"), [(30.0, None, None), (None, 600.0, 600.0)]
+)
+async def test_calls_send_the_timeouts_their_deadline_calls_for(
+    monkeypatch: pytest.MonkeyPatch,
+    deadline: float | None,
+    read: float | None,
+    write: float | None,
+) -> None:
+    sent: list[dict[str, float | None]] = []
+    original = PooledTransport.handle_async_request
+
+    async def spy(self: PooledTransport, request: httpx.Request) -> httpx.Response:
+        sent.append(request.extensions["timeout"])
+        return await original(self, request)
+
+    monkeypatch.setattr(PooledTransport, "handle_async_request", spy)
+    async with LoopbackServer() as server, adapter_for(server) as adapter:
+        await adapter.async_execute_prompt("hi", RunConfig(timeout=deadline))
+    assert sent == [{"connect": 10.0, "read": read, "write": write, "pool": None}]
+
+
 async def test_short_path_sends_what_post_sends() -> None:
     async with LoopbackServer() as server:
         url = httpx.URL(server.openai_base_url + "/chat/completions")
