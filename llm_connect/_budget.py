@@ -64,23 +64,22 @@ def to_amount(value: object, what: str) -> Decimal:
         LLMConfigurationError: for anything else, a negative number, NaN or
             infinity.
     """
-    if type(value) is Decimal and value.is_finite() and value >= 0:
-        return value  # the common case, first
-    if isinstance(value, bool):
+    if isinstance(value, Decimal):  # the common case, first
+        amount = value
+    elif isinstance(value, bool):
         raise LLMConfigurationError(f"{what} must be a number, not {value!r}.")
-    try:
-        if isinstance(value, Decimal):
-            amount = value
-        elif isinstance(value, (int, str)):
-            amount = Decimal(value)
-        elif isinstance(value, float):
-            amount = Decimal(str(value))
-        else:
-            raise TypeError
-    except (InvalidOperation, TypeError, ValueError):
-        raise LLMConfigurationError(
-            f"{what} must be a Decimal, an int or a decimal string, not {value!r}."
-        ) from None
+    else:
+        try:
+            if isinstance(value, (int, str)):
+                amount = Decimal(value)
+            elif isinstance(value, float):
+                amount = Decimal(str(value))
+            else:
+                raise TypeError
+        except (InvalidOperation, TypeError, ValueError):
+            raise LLMConfigurationError(
+                f"{what} must be a Decimal, an int or a decimal string, not {value!r}."
+            ) from None
     if not amount.is_finite() or amount < 0:
         raise LLMConfigurationError(
             f"{what} must be a finite number of at least 0, not {value!r}."
@@ -471,8 +470,7 @@ class Reservation:
 
     def release(self) -> None:
         """Drop the hold without charging anything. Idempotent."""
-        if not self._settled:
-            self._tracker._settle(self, _ZERO, again_ok=True)
+        self._tracker._settle(self, _ZERO, again_ok=True)
 
     def __enter__(self) -> Self:
         return self

@@ -381,7 +381,7 @@ class HTTPAdapter(LLMAdapter):
             debug = log.isEnabledFor(logging.DEBUG)
             if debug:
                 self._log_attempt(request, attempt, attempts)
-            started = time.perf_counter()
+                started = time.perf_counter()
             try:
                 try:
                     if fast is not None:
